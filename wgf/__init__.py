@@ -1,0 +1,12 @@
+"""wgf: Wasserstein–Fisher–Rao gradient flows of convex functionals over nonnegative measures on S^d.
+
+The public namespace is flat: ``wgf.Measure``, ``wgf.models.TeacherStudent``, ``wgf.sphere``...
+"""
+
+from . import models, sphere
+from .measure import Measure
+from .models import Model, QuadraticModel, TeacherStudent
+
+__version__ = "0.1.0"
+
+__all__ = ["Measure", "Model", "QuadraticModel", "TeacherStudent", "models", "sphere", "__version__"]

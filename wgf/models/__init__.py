@@ -1,0 +1,6 @@
+"""Models: convex objectives F over nonnegative measures on S^d, with their potentials J and grad J."""
+
+from .base import BACKENDS, Model, QuadraticModel
+from .teacher_student import TeacherStudent
+
+__all__ = ["BACKENDS", "Model", "QuadraticModel", "TeacherStudent"]

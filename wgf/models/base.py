@@ -1,0 +1,107 @@
+"""The interface every model implements: a functional F over nonnegative measures on S^d.
+
+A model knows nothing of how ``nu`` is discretised: it sees a :class:`~wgf.measure.Measure` (points and
+masses) and evaluation points, and returns the first variation (the potential) ``J(eta | nu)`` with its
+tangential gradient, and the objective ``F(nu)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..measure import Measure, as_points
+
+__all__ = ["Model", "QuadraticModel", "BACKENDS"]
+
+#: Implementations of the kernels: the compiled one and the plain NumPy reference kept for tests.
+BACKENDS = ("numba", "numpy")
+
+
+class Model(ABC):
+    """A convex objective ``F(nu) = R(h_nu) + lambda nu(S^d)`` over nonnegative measures on S^d.
+
+    Subclasses set ``dim`` (d) and ``weight_decay`` (lambda) and implement :meth:`_potential` and
+    :meth:`energy`.
+    """
+
+    dim: int
+    weight_decay: float = 0.0
+
+    # ------------------------------------------------------------------ validation
+    def check_measure(self, measure: Measure) -> Measure:
+        if not isinstance(measure, Measure):
+            raise ValueError(f"expected a wgf.Measure, got {type(measure).__name__}")
+        if measure.dim != self.dim:
+            raise ValueError(
+                f"dimension mismatch: the measure lives on S^{measure.dim} but {type(self).__name__} "
+                f"is a model on S^{self.dim}"
+            )
+        return measure
+
+    def check_points(self, points) -> np.ndarray:
+        return as_points(points, name="evaluation points", dim=self.dim)
+
+    @staticmethod
+    def check_backend(backend: str) -> str:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        return backend
+
+    # ------------------------------------------------------------------ interface
+    def potential(self, points, measure: Measure, backend: str = "numba"):
+        """First variation ``J(eta | nu)`` and its tangential gradient at ``points``.
+
+        Parameters
+        ----------
+        points : array_like, shape (N, d+1)
+            Evaluation points on S^d.
+        measure : Measure
+            The measure ``nu`` (atoms on S^d).
+        backend : {"numba", "numpy"}
+            Compiled kernel or NumPy reference.
+
+        Returns
+        -------
+        J : ndarray, shape (N,)
+        gradJ : ndarray, shape (N, d+1)
+            ``(I - eta eta^T) nabla J``, tangent to the sphere.
+        """
+        P = self.check_points(points)
+        self.check_measure(measure)
+        return self._potential(P, measure, self.check_backend(backend))
+
+    @abstractmethod
+    def _potential(self, points: np.ndarray, measure: Measure, backend: str):
+        ...
+
+    @abstractmethod
+    def energy(self, measure: Measure) -> float:
+        """The objective ``F(nu)``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(d={self.dim}, weight_decay={self.weight_decay})"
+
+
+class QuadraticModel(Model):
+    """A model whose objective is quadratic in the measure:
+
+    ``F(nu) = 1/2 <nu, K nu> + <nu, V> + C``, so ``J(eta | nu) = (K nu)(eta) + V(eta)``.
+
+    Solvers on a fixed set of points may precompute ``K`` between them (:meth:`interaction`) and ``V``
+    (:meth:`linear_potential`) instead of calling the kernels at every step.
+    """
+
+    @abstractmethod
+    def interaction(self, P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        """Interaction matrix ``K(eta_i, eta'_j)``, shape (N, M)."""
+
+    @abstractmethod
+    def linear_potential(self, points: np.ndarray) -> np.ndarray:
+        """``V(eta)`` at points (N, d+1), weight decay included, shape (N,)."""
+
+    @property
+    @abstractmethod
+    def energy_constant(self) -> float:
+        """``C = F(0)``."""

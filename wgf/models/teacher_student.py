@@ -1,0 +1,140 @@
+r"""Teacher–student regression with the population square loss and ReLU neurons.
+
+A neuron ``eta = (a, b)`` on S^dx is the function ``x -> a relu(b . x)``; the teacher is the measure
+``nu* = sum_k |w_k|^2 delta_{w_k/|w_k|}`` of neurons ``w_k = (a_k, b_k)`` (``y(x) = sum_k a_k relu(b_k.x)``,
+no 1/m0 factor). With ``x ~ N(0, I_dx)`` (or uniform on S^{dx-1})
+
+.. math::
+
+    F(\nu) = \tfrac12 E_x[(h_\nu(x) - y(x))^2] + \lambda\,\nu(S^{d})
+           = \tfrac12 \langle \nu - \nu^*, K(\nu - \nu^*)\rangle + \lambda\,\nu(S^d),
+
+with ``K(eta, eta') = a a' kappa(b, b')`` the closed-form kernel of :mod:`wgf.relu_kernel`, and
+``J(eta | nu) = K(nu - nu*)(eta) + lambda``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..measure import Measure
+from ..relu_kernel import relu_kernel_matrix, relu_potential, relu_potential_numpy
+from .base import QuadraticModel
+
+__all__ = ["TeacherStudent", "INPUT_DISTRIBUTIONS"]
+
+INPUT_DISTRIBUTIONS = ("gaussian", "sphere")
+
+
+class TeacherStudent(QuadraticModel):
+    """Population square loss of a ReLU student against a ReLU teacher.
+
+    Parameters
+    ----------
+    teacher : array_like, shape (m0, dx+1)
+        Teacher neurons ``w_k = (a_k, b_k)``, not normalised; ``y(x) = sum_k a_k relu(b_k . x)``.
+    inputs : {"gaussian", "sphere"}
+        ``x ~ N(0, I_dx)`` or ``x`` uniform on S^{dx-1} (the kernel is then divided by dx).
+    weight_decay : float
+        lambda >= 0, adds ``lambda nu(S^d)`` to F (``lambda`` to J).
+
+    Attributes
+    ----------
+    dim : int
+        d = dx; the sphere is S^dx in R^{dx+1}.
+    teacher_measure : Measure
+        ``nu*``.
+    """
+
+    def __init__(self, teacher, inputs: str = "gaussian", weight_decay: float = 0.0):
+        try:
+            w = np.asarray(teacher, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"teacher must be a numeric array of shape (m0, dx+1): {exc}") from None
+        if w.ndim != 2 or w.shape[1] < 2 or w.shape[0] < 1:
+            raise ValueError(f"teacher must have shape (m0, dx+1) with m0 >= 1 and dx >= 1, got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("teacher contains NaN or inf")
+        if inputs not in INPUT_DISTRIBUTIONS:
+            raise ValueError(f"inputs must be one of {INPUT_DISTRIBUTIONS}, got {inputs!r}")
+        weight_decay = float(weight_decay)
+        if not np.isfinite(weight_decay) or weight_decay < 0:
+            raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
+        self.teacher = w
+        self.inputs = inputs
+        self.weight_decay = weight_decay
+        self.dim = w.shape[1] - 1
+        self.dx = self.dim
+        self.scale = 1.0 if inputs == "gaussian" else 1.0 / self.dx
+        self.teacher_measure = Measure.from_weights(w, scale=1.0)
+        T = self.teacher_measure
+        self._teacher_energy = 0.5 * float(T.masses @ self.interaction(T.points, T.points) @ T.masses)
+
+    # ------------------------------------------------------------------ quadratic structure
+    def interaction(self, P, Q):
+        return relu_kernel_matrix(np.asarray(P, float), np.asarray(Q, float), self.scale)
+
+    def linear_potential(self, points):
+        T = self.teacher_measure
+        J, _ = relu_potential(points, T.points, -T.masses, self.scale, with_grad=False)
+        return J + self.weight_decay
+
+    @property
+    def energy_constant(self) -> float:
+        return self._teacher_energy
+
+    # ------------------------------------------------------------------ model interface
+    def _signed_atoms(self, measure: Measure):
+        T = self.teacher_measure
+        Q = np.concatenate([measure.points, T.points])
+        c = np.concatenate([measure.masses, -T.masses])
+        return Q, c
+
+    def _potential(self, points, measure, backend):
+        Q, c = self._signed_atoms(measure)
+        if backend == "numba":
+            J, G = relu_potential(points, Q, c, self.scale)
+        else:
+            J, G = relu_potential_numpy(points, Q, c, self.scale)
+        return J + self.weight_decay, G
+
+    def energy(self, measure: Measure) -> float:
+        """``F(nu) = 1/2 <nu - nu*, K (nu - nu*)> + lambda nu(S^d)``."""
+        self.check_measure(measure)
+        Q, c = self._signed_atoms(measure)
+        Kc, _ = relu_potential(Q, Q, c, self.scale, with_grad=False)
+        return 0.5 * float(c @ Kc) + self.weight_decay * measure.total_mass
+
+    def predict(self, measure: Measure, x, chunk: int = 4096) -> np.ndarray:
+        """Predictor ``h_nu(x) = sum_j m_j a_j relu(b_j . x)`` at inputs x (n, dx); returns (n,)."""
+        self.check_measure(measure)
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.dx:
+            raise ValueError(f"inputs must have shape (n, {self.dx}), got {x.shape}")
+        coef = measure.masses * measure.points[:, 0]
+        B = measure.points[:, 1:]
+        out = np.empty(x.shape[0])
+        for s in range(0, x.shape[0], chunk):
+            out[s:s + chunk] = np.maximum(x[s:s + chunk] @ B.T, 0.0) @ coef
+        return out
+
+    def target(self, x) -> np.ndarray:
+        """Teacher output ``y(x) = sum_k a_k relu(b_k . x)`` at inputs x (n, dx)."""
+        return self.predict(self.teacher_measure, x)
+
+    def sample_inputs(self, n: int, rng=None) -> np.ndarray:
+        """``n`` inputs from the input distribution, shape (n, dx)."""
+        rng = np.random.default_rng(rng)
+        x = rng.standard_normal((n, self.dx))
+        if self.inputs == "sphere":
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return x
+
+    def distance(self, mu: Measure, nu: Measure) -> float:
+        """Exact predictor distance ``||h_mu - h_nu||_{L2(inputs)} = <mu - nu, K(mu - nu)>^{1/2}``."""
+        self.check_measure(mu)
+        self.check_measure(nu)
+        Q = np.concatenate([mu.points, nu.points])
+        c = np.concatenate([mu.masses, -nu.masses])
+        Kc, _ = relu_potential(Q, Q, c, self.scale, with_grad=False)
+        return float(np.sqrt(max(0.0, c @ Kc)))

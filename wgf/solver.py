@@ -1,0 +1,76 @@
+"""The interface shared by the three discretisations (grid, particles, networks).
+
+A solver owns a state that represents ``nu_t`` and advances it in time; the controller (the time loop,
+output and checkpoints) drives any solver through this interface alone (PyClaw's solver/controller split).
+
+Resuming bit for bit: :meth:`Solver.state_dict` returns everything the future trajectory depends on
+(arrays, the time, the step counter, the proposed next step size, RNG states), and ``advance`` is a
+deterministic function of that state and its target time. The controller only ever stops at fixed
+simulated times (output and checkpoint times), so an interrupted and an uninterrupted run take the same
+steps.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from .measure import Measure
+from .models.base import Model
+
+__all__ = ["Solver", "SOLVER_KINDS"]
+
+SOLVER_KINDS = ("eulerian", "lagrangian", "network")
+
+
+class Solver(ABC):
+    """Abstract time integrator of the Wasserstein–Fisher–Rao flow (or of a network's training).
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`SOLVER_KINDS`, stored as the HDF5 group attribute ``solver``.
+    model : Model
+    time : float
+        Current time t.
+    steps : int
+        Number of steps taken.
+    """
+
+    kind: str = ""
+    model: Model
+    time: float = 0.0
+    steps: int = 0
+
+    @property
+    @abstractmethod
+    def measure(self) -> Measure:
+        """The current measure ``nu_t``."""
+
+    @abstractmethod
+    def advance(self, t_end: float) -> None:
+        """Advance the state to exactly ``t_end`` (the last step is shortened to land on it)."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: name -> ndarray, float, int or str."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state produced by :meth:`state_dict` (on a solver built from the same case)."""
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Arrays stored at output times (default: the measure's points and masses)."""
+        nu = self.measure
+        return {"points": nu.points, "masses": nu.masses}
+
+    def energy(self) -> float:
+        """``F(nu_t)``."""
+        return self.model.energy(self.measure)
+
+    def diagnostics(self) -> dict[str, float]:
+        """Scalars recorded at output times: energy, total mass, the invariant Q."""
+        nu = self.measure
+        return {"energy": self.energy(), "mass": nu.total_mass, "Q": nu.balance()}
