@@ -4,9 +4,13 @@ The public namespace is flat: ``wgf.Measure``, ``wgf.models.TeacherStudent``, ``
 """
 
 from . import models, sphere
+from .certificate import OptimalityCertificate, optimality_certificate
 from .measure import Measure
 from .models import Model, QuadraticModel, TeacherStudent
 
 __version__ = "0.1.0"
 
-__all__ = ["Measure", "Model", "QuadraticModel", "TeacherStudent", "models", "sphere", "__version__"]
+__all__ = [
+    "OptimalityCertificate",
+    "optimality_certificate",
+    "Measure", "Model", "QuadraticModel", "TeacherStudent", "models", "sphere", "__version__"]

@@ -24,6 +24,7 @@ __all__ = [
     "circle_points",
     "fibonacci_sphere",
     "quasi_uniform_points",
+    "covering_point_set",
 ]
 
 
@@ -118,3 +119,29 @@ def quasi_uniform_points(n: int, d: int, seed: int = 0) -> np.ndarray:
     u = qmc.Sobol(d + 1, scramble=True, seed=seed).random(n)
     u = np.clip(u, 1e-12, 1 - 1e-12)
     return normalize(norm.ppf(u))
+
+
+def covering_point_set(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points on S^d with a certified covering radius for each point's cell.
+
+    Returns ``points`` (n', d+1) and ``radii`` (n',) such that every point of S^d lies within geodesic
+    distance ``radii[i]`` of some ``points[i]`` whose (Voronoi) cell contains it: ``sup_x min_i d(x, p_i)
+    <= max(radii)``, and the cell of ``p_i`` lies in the ball of radius ``radii[i]`` around it.
+
+    S^1: ``n`` equispaced points, radius ``pi/n`` each. S^2: ``n`` Fibonacci points and their spherical
+    Voronoi cells (scipy.spatial.SphericalVoronoi); the radius of a cell is the distance from its
+    generator to its farthest vertex (cells are small geodesically convex polygons, so the farthest point
+    is a vertex). Other d: ValueError (no cheap certified covering is available there).
+    """
+    if d == 1:
+        return circle_points(n), np.full(n, np.pi / n)
+    if d == 2:
+        from scipy.spatial import SphericalVoronoi
+
+        pts = fibonacci_sphere(n)
+        sv = SphericalVoronoi(pts, radius=1.0, center=np.zeros(3))
+        radii = np.array(
+            [geodesic_distance(pts[i][None, :], sv.vertices[reg]).max() for i, reg in enumerate(sv.regions)]
+        )
+        return pts, radii
+    raise ValueError(f"a certified covering point set is available on S^1 and S^2 only, not S^{d}")

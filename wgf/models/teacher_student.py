@@ -105,6 +105,22 @@ class TeacherStudent(QuadraticModel):
         Kc, _ = relu_potential(Q, Q, c, self.scale, with_grad=False)
         return 0.5 * float(c @ Kc) + self.weight_decay * measure.total_mass
 
+    def potential_lipschitz(self, measure: Measure) -> float:
+        """A bound L >= sup |grad_S J(.|nu)| on the sphere: ``scale * sum_j |c_j| |a_j| |b_j| / 2`` over the
+        atoms of ``nu - nu*``, since per atom ``|d_a K| <= |b| |a'||b'|/2`` (kappa <= |b||b'|/2) and
+        ``|grad_b K| <= |a| |a'||b'|/2`` (``(pi - t) + sin t <= pi``), so ``|grad K| <= |a'||b'|/2``."""
+        self.check_measure(measure)
+        Q, c = self._signed_atoms(measure)
+        return 0.5 * self.scale * float(np.sum(np.abs(c) * np.abs(Q[:, 0]) * np.linalg.norm(Q[:, 1:], axis=1)))
+
+    def minimiser_mass_bound(self, measure: Measure, energy: float | None = None) -> float:
+        """Bound on the mass of some minimiser: the teacher's mass when lambda = 0 (nu* minimises, F* = 0);
+        ``F(nu)/lambda`` with weight decay (R >= 0)."""
+        if self.weight_decay == 0.0:
+            return self.teacher_measure.total_mass
+        F = self.energy(measure) if energy is None else energy
+        return F / self.weight_decay
+
     def predict(self, measure: Measure, x, chunk: int = 4096) -> np.ndarray:
         """Predictor ``h_nu(x) = sum_j m_j a_j relu(b_j . x)`` at inputs x (n, dx); returns (n,)."""
         self.check_measure(measure)
