@@ -36,6 +36,8 @@ __all__ = [
     "relu_kernel_matrix",
     "relu_potential",
     "relu_potential_numpy",
+    "relu_kappa0",
+    "ntk_kernel",
 ]
 
 _TWO_PI = 2.0 * math.pi
@@ -75,6 +77,27 @@ def relu_kappa(U: np.ndarray, V: np.ndarray) -> np.ndarray:
     nv, Vu = _split_unit(np.asarray(V, dtype=np.float64))
     t, s, c = _angle_numpy(Uu, Vu)
     return np.outer(nu, nv) * (s + (math.pi - t) * c) / _TWO_PI
+
+
+def relu_kappa0(U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``kappa_0(u, v) = E[relu'(g . u) relu'(g . v)] = (pi - t) / (2 pi)`` for ``g ~ N(0, I)``, t the angle
+    between u and v (relu'(0) = 0); shape (N, M). Independent of the norms of u and v."""
+    _, Uu = _split_unit(np.asarray(U, dtype=np.float64))
+    _, Vu = _split_unit(np.asarray(V, dtype=np.float64))
+    t, _, _ = _angle_numpy(Uu, Vu)
+    return (math.pi - t) / _TWO_PI
+
+
+def ntk_kernel(X: np.ndarray, Y: np.ndarray | None = None, second_moment_a: float = 1.0) -> np.ndarray:
+    """Neural tangent kernel of ``f(x) = m^{-1/2} sum_j a_j relu(b_j . x)`` at a Gaussian initialisation
+    ``b_j ~ N(0, I)`` with ``E[a^2] = second_moment_a``, in the infinite-width limit:
+
+    ``K_NTK(x, x') = kappa_1(x, x') + E[a^2] (x . x') kappa_0(x, x')``
+
+    (the first term from the output weights, the second from the input weights). Shape (n, n')."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = X if Y is None else np.asarray(Y, dtype=np.float64)
+    return relu_kappa(X, Y) + second_moment_a * (X @ Y.T) * relu_kappa0(X, Y)
 
 
 def relu_kernel_matrix(P: np.ndarray, Q: np.ndarray, scale: float = 1.0) -> np.ndarray:
