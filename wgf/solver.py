@@ -13,16 +13,19 @@ steps.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .measure import Measure
 from .models.base import Model
 
-__all__ = ["Solver", "SOLVER_KINDS"]
+__all__ = ["Solver", "SOLVER_KINDS", "StepCallback"]
 
 SOLVER_KINDS = ("eulerian", "lagrangian", "network")
+
+#: ``callback(solver) -> bool``: called after every step; True asks the solver to stop there.
+StepCallback = Callable[["Solver"], bool]
 
 
 class Solver(ABC):
@@ -50,8 +53,13 @@ class Solver(ABC):
         """The current measure ``nu_t``."""
 
     @abstractmethod
-    def advance(self, t_end: float) -> None:
-        """Advance the state to exactly ``t_end`` (the last step is shortened to land on it)."""
+    def advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
+        """Advance the state to exactly ``t_end`` (the last step is shortened to land on it).
+
+        ``callback(solver)`` is called after every step; if it returns True the solver stops at that step
+        boundary, before ``t_end`` (progress bars, Ctrl-C, blow-up checks). Stopping early never changes the
+        future trajectory: a later ``advance(t_end)`` takes the steps an uninterrupted call would have
+        taken, because the proposed step size is part of the state."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -80,6 +80,14 @@ class Model(ABC):
     def energy(self, measure: Measure) -> float:
         """The objective ``F(nu)``."""
 
+    def predict(self, measure: Measure, x) -> np.ndarray:
+        """The predictor ``h_nu`` at inputs ``x`` (models where it means something override this)."""
+        raise NotImplementedError(f"{type(self).__name__} has no predictor")
+
+    def distance(self, mu: Measure, nu: Measure) -> float:
+        """Predictor distance ``||h_mu - h_nu||_F`` in the model's space of predictors."""
+        raise NotImplementedError(f"{type(self).__name__} defines no predictor distance")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(d={self.dim}, weight_decay={self.weight_decay})"
 
