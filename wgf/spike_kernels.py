@@ -177,37 +177,54 @@ def _series(t, family, a, b):  # pragma: no cover - compiled
     return f, g
 
 
+@njit(cache=True)
+def _zonal_potential_row(i, P, Q, c, a, b, family, with_grad, J, G):  # pragma: no cover - compiled
+    """J[i] and G[i] for evaluation point i (a sequential loop over the atoms)."""
+    D = P.shape[1]
+    M = Q.shape[0]
+    acc = 0.0
+    g = np.zeros(D)
+    for j in range(M):
+        cj = c[j]
+        if cj == 0.0:
+            continue
+        t = 0.0
+        for k in range(D):
+            t += P[i, k] * Q[j, k]
+        if t > 1.0:
+            t = 1.0
+        elif t < -1.0:
+            t = -1.0
+        f, fp = _series(t, family, a, b)
+        acc += cj * f
+        if with_grad:
+            w = cj * fp
+            for k in range(D):
+                g[k] += w * Q[j, k]
+    J[i] = acc
+    if with_grad:
+        dot = 0.0
+        for k in range(D):
+            dot += g[k] * P[i, k]
+        for k in range(D):
+            G[i, k] = g[k] - dot * P[i, k]
+
+
 @njit(cache=True, parallel=True)
 def _zonal_potential_kernel(P, Q, c, a, b, family, with_grad, J, G):  # pragma: no cover - compiled
-    N, D = P.shape
-    M = Q.shape[0]
-    for i in prange(N):
-        acc = 0.0
-        g = np.zeros(D)
-        for j in range(M):
-            cj = c[j]
-            if cj == 0.0:
-                continue
-            t = 0.0
-            for k in range(D):
-                t += P[i, k] * Q[j, k]
-            if t > 1.0:
-                t = 1.0
-            elif t < -1.0:
-                t = -1.0
-            f, fp = _series(t, family, a, b)
-            acc += cj * f
-            if with_grad:
-                w = cj * fp
-                for k in range(D):
-                    g[k] += w * Q[j, k]
-        J[i] = acc
-        if with_grad:
-            dot = 0.0
-            for k in range(D):
-                dot += g[k] * P[i, k]
-            for k in range(D):
-                G[i, k] = g[k] - dot * P[i, k]
+    for i in prange(P.shape[0]):
+        _zonal_potential_row(i, P, Q, c, a, b, family, with_grad, J, G)
+
+
+@njit(cache=True)
+def _zonal_potential_kernel_serial(P, Q, c, a, b, family, with_grad, J, G):  # pragma: no cover - compiled
+    for i in range(P.shape[0]):
+        _zonal_potential_row(i, P, Q, c, a, b, family, with_grad, J, G)
+
+
+#: Below this many pair-terms (N M (degree+1)) the serial kernel is used: thread start-up would cost more
+#: than the work. Each output is computed by the same sequential loop either way (bitwise identical).
+SERIAL_WORK = 200_000
 
 
 @njit(cache=True, parallel=True)
@@ -238,7 +255,8 @@ def _prepare(P, Q, coef):
     return P, Q, coef, P.shape[1] - 1
 
 
-def zonal_potential(P: np.ndarray, Q: np.ndarray, c: np.ndarray, coef: np.ndarray, with_grad: bool = True):
+def zonal_potential(P: np.ndarray, Q: np.ndarray, c: np.ndarray, coef: np.ndarray, with_grad: bool = True,
+                    dcoef: np.ndarray | None = None):
     """Potential ``J(x_i) = sum_j c_j K(x_i . q_j)`` of a signed measure and its tangential gradient.
 
     Numba kernel, parallel over the evaluation points, streamed over the atoms (no (N, M) matrix).
@@ -255,6 +273,8 @@ def zonal_potential(P: np.ndarray, Q: np.ndarray, c: np.ndarray, coef: np.ndarra
         ``K(t) = sum_l coef[l] Q_l(t)``: Chebyshev on S^1, Legendre on S^2.
     with_grad : bool
         Also return ``(I - x x^T) sum_j c_j K'(x . q_j) q_j`` (else None).
+    dcoef : ndarray, shape (n+1,), optional
+        ``derivative_coefficients(coef, d)``, if the caller has it precomputed.
 
     Returns
     -------
@@ -266,10 +286,14 @@ def zonal_potential(P: np.ndarray, Q: np.ndarray, c: np.ndarray, coef: np.ndarra
     if c.shape != (Q.shape[0],):
         raise ValueError(f"c must have shape ({Q.shape[0]},), got {c.shape}")
     fam = _family(dim)
-    b = derivative_coefficients(coef, dim)
+    b = derivative_coefficients(coef, dim) if dcoef is None else np.ascontiguousarray(dcoef, dtype=np.float64)
+    if b.shape != coef.shape:
+        raise ValueError(f"dcoef must have the shape of coef {coef.shape}, got {b.shape}")
     J = np.empty(P.shape[0])
     G = np.empty(P.shape if with_grad else (0, P.shape[1]))
-    _zonal_potential_kernel(P, Q, c, coef, b, fam, bool(with_grad), J, G)
+    kernel = (_zonal_potential_kernel_serial if P.shape[0] * Q.shape[0] * coef.size < SERIAL_WORK
+              else _zonal_potential_kernel)
+    kernel(P, Q, c, coef, b, fam, bool(with_grad), J, G)
     return J, (G if with_grad else None)
 
 

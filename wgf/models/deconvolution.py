@@ -57,6 +57,7 @@ import numpy as np
 from ..measure import Measure, as_points
 from ..sphere import geodesic_distance
 from ..spike_kernels import (
+    derivative_coefficients,
     dirichlet_coefficients,
     fourier_basis,
     legendre_sum_coefficients,
@@ -165,6 +166,7 @@ class SpikeDeconvolution(QuadraticModel):
         peak = float(base.sum())  # Q_l(1) = 1
         self.kernel_scale = 1.0 if normalization == "fourier" else 1.0 / peak
         self.coefficients = self.kernel_scale * base
+        self._dcoef = derivative_coefficients(self.coefficients, d)
         self.kernel_peak = float(self.coefficients.sum())
         self._kappa = self.kernel_scale * kappa_per_s
         self._lipschitz_kernel = zonal_lipschitz_constant(self.coefficients)
@@ -270,7 +272,7 @@ class SpikeDeconvolution(QuadraticModel):
     def _potential(self, points, measure, backend):
         Q, c = self._signed_atoms(measure)
         if backend == "numba":
-            J, G = zonal_potential(points, Q, c, self.coefficients)
+            J, G = zonal_potential(points, Q, c, self.coefficients, dcoef=self._dcoef)
         else:
             J, G = zonal_potential_numpy(points, Q, c, self.coefficients)
         return J + self.weight_decay, G
