@@ -220,6 +220,28 @@ def test_numba_matches_numpy_reference(d, degree, sizes):
         np.testing.assert_allclose(Gn, Gp, rtol=0, atol=1e-10 * np.abs(Gp).max())
 
 
+@pytest.mark.parametrize("d", [1, 2])
+def test_serial_and_parallel_kernels_are_bitwise_identical(d, monkeypatch):
+    import numba
+
+    import wgf.spike_kernels as sk
+    rng = np.random.default_rng(d)
+    P, Q, c = sphere.sample_uniform(500, d, rng), sphere.sample_uniform(300, d, rng), rng.standard_normal(300)
+    coef = dirichlet_coefficients(12) if d == 1 else legendre_sum_coefficients(12)
+    monkeypatch.setattr(sk, "SERIAL_WORK", 0)
+    J1, G1 = zonal_potential(P, Q, c, coef)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        J2, G2 = zonal_potential(P, Q, c, coef)
+    finally:
+        numba.set_num_threads(threads)
+    monkeypatch.setattr(sk, "SERIAL_WORK", 10**18)
+    J3, G3 = zonal_potential(P, Q, c, coef)
+    assert np.array_equal(J1, J2) and np.array_equal(G1, G2)
+    assert np.array_equal(J1, J3) and np.array_equal(G1, G3)
+
+
 @pytest.mark.parametrize("d,degree", [(1, 8), (1, 30), (2, 8), (2, 16)])
 def test_lipschitz_and_curvature_bounds_dominate_sampled_derivatives(d, degree):
     model = _model(d, degree, seed=21, noise=0.1)

@@ -31,9 +31,10 @@ Normalisation (``normalization=``):
   ``K = D_fc`` with ``K(x, x) = 2 fc + 1``: the kernel of Chizat's (2019) deconvolution experiments
   (``phi(u) = sum_{|k| <= fc} e^{iku}``, fc = 8, lambda = 0.3, m0 = 5 spikes). On S^2 the measurements are
   the coefficients in an L2-orthonormal basis and ``K(x, x) = (L+1)^2 / (4 pi)``.
-* ``"unit"``: ``s = 1/(2 fc + 1)`` on S^1, ``s = 4 pi/(L+1)^2`` on S^2, so ``K(x, x) = 1``. The objective
-  is ``s`` times the ``"fourier"`` one with ``lambda / s`` in place of ``lambda``: same minimisers for
-  rescaled lambda, flow time scaled by ``s``.
+* ``"unit"``: ``s = 1/(2 fc + 1)`` on S^1, ``s = 4 pi/(L+1)^2`` on S^2, so ``K(x, x) = 1``. Without
+  noise the objective is ``s`` times the ``"fourier"`` one with ``lambda / s`` in place of ``lambda``:
+  same minimisers for rescaled lambda, flow time scaled by ``s``. (Chizat's lambda = 0.3 with ``D_8`` is
+  lambda = 0.3/17 here.)
 
 An isolated spike of weight ``w`` is recovered with amplitude about ``w - lambda / K(x, x)``.
 
