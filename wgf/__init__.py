@@ -14,3 +14,5 @@ __all__ = [
     "OptimalityCertificate",
     "optimality_certificate",
     "Measure", "Model", "QuadraticModel", "TeacherStudent", "models", "sphere", "__version__"]
+from .models import SpikeDeconvolution, spike_train  # noqa: E402
+__all__ += ["SpikeDeconvolution", "spike_train"]
