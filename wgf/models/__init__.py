@@ -2,5 +2,7 @@
 
 from .base import BACKENDS, Model, QuadraticModel
 from .teacher_student import TeacherStudent
+from .linear import LinearPotential
 
 __all__ = ["BACKENDS", "Model", "QuadraticModel", "TeacherStudent"]
+__all__ += ["LinearPotential"]
