@@ -11,7 +11,25 @@ from wgf.grid import circle_grid, icosahedral_grid
 from wgf.models.linear import LinearPotential
 
 GRIDS = {"circle": lambda: circle_grid(97), "ico2": lambda: icosahedral_grid(2),
-         "ico5": lambda: icosahedral_grid(5)}   # ico5 exercises the parallel kernels (>= 4096 cells)
+         "ico5": lambda: icosahedral_grid(5)}
+
+
+@pytest.fixture
+def parallel_kernels(monkeypatch):
+    import wgf.finite_volume as fv
+    monkeypatch.setattr(fv, "PARALLEL_MIN_CELLS", 1)
+
+
+@pytest.mark.parametrize("scheme", ["upwind", "muscl"])
+def test_parallel_kernels_match_serial_bitwise(parallel_kernels, scheme):
+    import wgf.finite_volume as fv
+    g = icosahedral_grid(4)
+    op = FiniteVolumeOperator(g, scheme=scheme)
+    m, J = random_state(g, 5)
+    par = op.transport(m, J)
+    fv.PARALLEL_MIN_CELLS = 10**9
+    ser = op.transport(m, J)
+    assert np.array_equal(par[0], ser[0]) and np.array_equal(par[1], ser[1])
 
 
 def random_state(grid, seed):

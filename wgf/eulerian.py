@@ -73,15 +73,35 @@ _DEFAULT_MEMORY = 2 * 1024**3
 
 
 # ---------------------------------------------------------------------- dense interaction
-@njit(cache=True, parallel=True)
-def _matvec_kernel(K, m, out):  # pragma: no cover - compiled
-    """``out = K m``, float64 accumulation of a (float32) matrix, parallel over rows."""
-    n = K.shape[0]
-    for i in prange(n):
+#: Below this many cells the float64 ``K m`` is a single-threaded Numba loop (multithreaded BLAS on small
+#: matrices loses more to thread synchronisation than it gains, badly so on a busy machine).
+BLAS_MIN_CELLS = 4096
+
+
+@njit(cache=True)
+def _matvec_rows(K, m, out, i0, i1):  # pragma: no cover - compiled
+    for i in range(i0, i1):
         acc = 0.0
         for j in range(K.shape[1]):
             acc += np.float64(K[i, j]) * m[j]
         out[i] = acc
+
+
+@njit(cache=True, parallel=True)
+def _matvec_parallel(K, m, out):  # pragma: no cover - compiled
+    n = K.shape[0]
+    nc = (n + 255) // 256
+    for c in prange(nc):
+        _matvec_rows(K, m, out, c * 256, min(n, (c + 1) * 256))
+
+
+def _matvec_kernel(K, m, out):
+    """``out = K m`` with float64 accumulation (float32 or float64 storage), each row a sequential sum:
+    the result does not depend on the thread count."""
+    if K.shape[0] >= BLAS_MIN_CELLS:
+        _matvec_parallel(K, m, out)
+    else:
+        _matvec_rows(K, m, out, 0, K.shape[0])
 
 
 class DenseInteraction:
@@ -117,10 +137,11 @@ class DenseInteraction:
         return self.K.nbytes
 
     def matvec(self, m: np.ndarray) -> np.ndarray:
-        """``K m`` in float64, shape (n,). float64 storage: BLAS ``dsymv`` (reads one triangle, half the
-        memory traffic of a general matrix–vector product; deterministic for a fixed BLAS thread count);
-        float32 storage: a Numba kernel with float64 accumulation, parallel over rows."""
-        if self.dtype == np.float64:
+        """``K m`` in float64, shape (n,). float64 storage from ``BLAS_MIN_CELLS`` cells on: BLAS ``dsymv``
+        (reads one triangle, half the memory traffic of a general matrix–vector product; deterministic
+        for a fixed BLAS thread count, which bit-for-bit resume on one machine needs); otherwise a Numba
+        kernel with float64 accumulation, parallel over rows, independent of the thread count."""
+        if self.dtype == np.float64 and m.shape[0] >= BLAS_MIN_CELLS:
             return _dsymv(1.0, self.K.T, m)      # K.T is the Fortran-ordered view of the symmetric K
         out = np.empty(m.shape[0])
         _matvec_kernel(self.K, m, out)

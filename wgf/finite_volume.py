@@ -48,7 +48,7 @@ SCHEMES = ("upwind", "muscl")
 
 # ---------------------------------------------------------------------- Numba kernels
 #: Below this many cells the kernels run on one thread (thread start-up would dominate).
-PARALLEL_MIN_CELLS = 4096
+PARALLEL_MIN_CELLS = 65536
 _CHUNK = 1024
 
 
