@@ -9,9 +9,9 @@ kernels run at every stage.
 
 Time step bounds
 ----------------
-The step is adaptive: at every stage state ``m^(s)`` the forward-Euler bounds below are evaluated, the
-step is ``dt = min(C cfl dt_FE, safety dt_E)`` at the step's start (``C`` the SSP coefficient), and a step
-whose later stages violate them is rejected and retried with a smaller ``dt``.
+The step is adaptive: at every stage state ``m^(s)`` the forward-Euler bounds below are evaluated; the
+step is chosen from them at the step's start (``C`` the SSP coefficient; see *Step selection*), and a step
+whose later stages violate the positivity bound is rejected and retried with a smaller ``dt``.
 
 *Positivity.* ``dt_FE = 1 / max_i (r_i + alpha J_i^+)`` (:meth:`FiniteVolumeOperator.forward_euler_bound`)
 keeps every forward-Euler substep positive, with ``m_i' >= (1 - cfl) m_i``.
@@ -34,10 +34,18 @@ the larger of the two is used (the trace bound of ``Lambda_T`` is crude, and nea
 bound is ``2 / (alpha Lambda_R)``, the pure-reaction limit).
 
 ``Lambda_R`` is bounded by guaranteed upper bounds: the trace ``sum_i m_i K_ii`` and, with a precomputed
-K, the Frobenius norm ``(m^T (K o K) m)^{1/2}``, maintained cheaply between refreshes: for
-``m = m_ref + delta``, ``m^T Q m = m_ref^T Q m_ref + 2 delta.(Q m_ref) + delta^T Q delta`` with
-``Q = K o K`` and ``delta^T Q delta <= (sum_i |delta_i| max_j |K_ij|)^2``. The reaction's stiffness
-``alpha Lambda_R`` does not shrink as J -> 0 while ``dt_FE`` grows, so both bounds are needed.
+K, a Lanczos bound at a reference state (:func:`lanczos_lambda_bound`: ``tr A - sum_{i>=2} theta_i`` with
+the Ritz values ``theta_i <= lambda_i``), carried to later states by ``Lambda(m) <= Lambda(m_ref) +
+sum_i (m_i - m_ref,i)^+ K_ii`` (``M -> K^{1/2} M K^{1/2}`` is linear and monotone and lambda_max is
+subadditive) and recomputed when that has loosened by 10% while the energy bound binds. The reaction's
+stiffness ``alpha Lambda_R`` does not shrink as J -> 0 while ``dt_FE`` grows, so both bounds are needed.
+
+*Step selection.* The step tried is ``min(C cfl dt_FE, safety * max(dt_E, 2 / (alpha Lambda_R)))``: the
+reaction-only bound ``2 / (alpha Lambda_R)`` is the sharp one near convergence, where the trace bound of
+``Lambda_T`` is crude. Whether F decreased is then checked exactly, at no cost (``F = m.(J + V)/2 + C``
+with the J that the next step needs anyway); a step that raised F is retried with the guaranteed
+``dt_E``, so F is nonincreasing at every accepted step by construction, and the number of retries is
+reported (``diagnostics()["rejected"]``, which also counts positivity retries at later stages).
 
 *SSP Runge–Kutta.* An SSP RK step is a convex combination of forward-Euler steps from the stage states,
 e.g. SSPRK2: ``u1 = u0 + dt f(u0)``, ``u2 = (u0 + (u1 + dt f(u1)))/2``. If ``dt`` satisfies both bounds at
