@@ -158,7 +158,7 @@ class FiniteVolumeOperator:
     ----------
     grid : Grid
     alpha, beta : float
-        Reaction and transport coefficients (alpha >= 0... any finite alpha; beta >= 0).
+        Reaction and transport coefficients (both >= 0; the positivity bound assumes alpha >= 0).
     scheme : {"upwind", "muscl"}
     edge_curvature : ndarray, shape (E,), optional
         ``K_ii + K_jj - 2 K_ij`` per edge (>= 0 for a positive semi-definite interaction), for the
@@ -243,7 +243,6 @@ class FiniteVolumeOperator:
         src = self.slot_source
         diff = rho[self.neighbours] - rho[src]
         delta = self._coef_matrix @ diff
-        n = rho.shape[0]
         starts = self.offsets[:-1]
         rmax = np.maximum(rho, np.maximum.reduceat(rho[self.neighbours], starts))
         rmin = np.minimum(rho, np.minimum.reduceat(rho[self.neighbours], starts))
@@ -252,8 +251,7 @@ class FiniteVolumeOperator:
         ri = rho[src]
         with np.errstate(divide="ignore", invalid="ignore"):
             lim = np.where(delta > 0, (upper - ri) / delta, np.where(delta < 0, (lower - ri) / delta, 1.0))
-        phi = np.clip(np.minimum.reduceat(np.minimum(lim, 1.0), starts), 0.0, 1.0)
-        assert phi.shape == (n,)
+        phi = np.clip(np.minimum.reduceat(np.minimum(lim, 1.0), starts), 0.0, 1.0)     # (n,)
         return np.clip(ri + phi[src] * delta, lower, upper)
 
     # ------------------------------------------------------------------ the operator

@@ -62,7 +62,7 @@ class Grid:
     face_points: np.ndarray
     face_vertices: np.ndarray | None = None
     name: str = "grid"
-    _csr: dict = field(default=None, repr=False)
+    _csr: dict | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.points = np.ascontiguousarray(self.points, dtype=np.float64)
