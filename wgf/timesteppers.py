@@ -1,9 +1,21 @@
-"""Explicit Runge–Kutta time steppers, registered by name, shared by every solver of wgf.
+"""Time steppers, registered by name, shared by every solver of wgf.
 
-Each stepper is a small class whose Butcher coefficients are class attributes (Dedalus's habit), so that
-tests can parametrise over :data:`STEPPERS`. One routine, :func:`rk_step`, applies any of them to a flat
-state vector; solvers on a manifold pass a ``project`` callback (e.g. normalising particle positions back
-onto the sphere after every stage: Runge–Kutta with retraction, which keeps the order of the method).
+Each stepper is a small class whose coefficients are class attributes (Dedalus's habit), so that tests
+can parametrise over :data:`STEPPERS`. Two families:
+
+* explicit Runge–Kutta tableaux (:class:`ExplicitRK`): one routine, :func:`rk_step`, applies any of them
+  to a flat state vector; solvers on a manifold pass a ``project`` callback (e.g. normalising particle
+  positions back onto the sphere after every stage: Runge–Kutta with retraction, which keeps the order of
+  the method). The strong-stability-preserving ones (``ssp_coefficient > 0``: "euler", "ssprk2",
+  "ssprk3") are convex combinations of forward-Euler steps (Shu–Osher form), so any convex property
+  that every forward-Euler substep keeps for ``dt <= dt_FE`` (positivity, a decreasing convex energy)
+  holds for the RK step when ``dt <= ssp_coefficient * dt_FE``.
+* operator splitting (:class:`StrangSplitting`, "strang") of ``dy/dt = T(y) - r(y) y`` (a transport part
+  ``T`` and a reaction with rate ``r``): half a transport step, an exponential reaction step, half a
+  transport step.
+
+Every stepper has ``step(system, t, y, dt)``; the *system* provides ``rhs(t, y)`` (the whole right-hand
+side, for Runge–Kutta) and ``transport_rhs(t, y)`` / ``reaction_rate(t, y)`` (for the splitting).
 """
 
 from __future__ import annotations
@@ -12,18 +24,19 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["STEPPERS", "register_stepper", "ExplicitRK", "rk_step", "get_stepper", "next_step_size"]
+__all__ = ["STEPPERS", "register_stepper", "Stepper", "ExplicitRK", "StrangSplitting", "rk_step",
+           "get_stepper", "next_step_size"]
 
-STEPPERS: dict[str, type["ExplicitRK"]] = {}
+STEPPERS: dict[str, type["Stepper"]] = {}
 
 
 def register_stepper(cls):
-    """Class decorator adding an :class:`ExplicitRK` subclass to :data:`STEPPERS` under ``cls.name``."""
+    """Class decorator adding a :class:`Stepper` subclass to :data:`STEPPERS` under ``cls.name``."""
     STEPPERS[cls.name] = cls
     return cls
 
 
-def get_stepper(name: str) -> type["ExplicitRK"]:
+def get_stepper(name: str) -> type["Stepper"]:
     """The stepper class registered as ``name``; ValueError listing the choices otherwise."""
     try:
         return STEPPERS[name]
@@ -31,7 +44,29 @@ def get_stepper(name: str) -> type["ExplicitRK"]:
         raise ValueError(f"unknown time stepper {name!r}; choose one of {sorted(STEPPERS)}") from None
 
 
-class ExplicitRK:
+class Stepper:
+    """Base class of the registered time steppers.
+
+    Attributes
+    ----------
+    name : str
+    order : int
+        Classical order p.
+    ssp_coefficient : float
+        Strong-stability-preserving coefficient C: a forward-Euler-stable convex property holds for
+        ``dt <= C dt_FE``; 0 where the method is not SSP.
+    """
+
+    name: str = ""
+    order: int = 0
+    ssp_coefficient: float = 0.0
+
+    @classmethod
+    def step(cls, system, t: float, y: np.ndarray, dt: float) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class ExplicitRK(Stepper):
     """Butcher tableau ``(A, b, c)`` of an explicit Runge–Kutta method.
 
     Attributes
@@ -63,6 +98,11 @@ class ExplicitRK:
     @classmethod
     def stages(cls) -> int:
         return len(cls.b)
+
+    @classmethod
+    def step(cls, system, t: float, y: np.ndarray, dt: float) -> np.ndarray:
+        """One step of ``dy/dt = system.rhs(t, y)``."""
+        return rk_step(system.rhs, t, y, dt, cls)[0]
 
 
 @register_stepper
@@ -155,6 +195,50 @@ class DormandPrince(ExplicitRK):
     b_embedded = np.array([5179 / 57600, 0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40])
 
 
+@register_stepper
+class StrangSplitting(Stepper):
+    r"""Strang splitting of ``dy/dt = T(y) - r(y) * y`` (second order).
+
+    ``y -> S_T(dt/2) -> S_R(dt) -> S_T(dt/2)``, where
+
+    * ``S_T`` is one step of the transport part with SSP RK2 (Heun), so that each transport substep is
+      second order and keeps positivity for ``dt/2 <= dt_FE`` of the transport part alone;
+    * ``S_R`` is the exponential midpoint step of the reaction ``dy/dt = -r(y) y``:
+      ``y* = y exp(-dt/2 r(y))``, ``y' = y exp(-dt r(y*))``. The exact reaction flow is
+      ``y exp(-int_0^dt r(y(s)) ds)``; the midpoint value ``r(y*) = r(y(dt/2)) + O(dt^2)`` makes the step
+      second order, whereas the frozen-rate step ``y exp(-dt r(y))`` (exponential Euler) is only first
+      order. It keeps positivity for every ``dt``.
+
+    Both substeps are second order and the composition is symmetric, so the scheme is second order.
+    ``ssp_coefficient = 2``: positivity for ``dt <= 2 dt_FE`` of the transport part (the reaction is
+    exact-exponential).
+    """
+
+    name = "strang"
+    order = 2
+    ssp_coefficient = 2.0
+
+    @staticmethod
+    def transport_step(system, t: float, y: np.ndarray, dt: float) -> np.ndarray:
+        k1 = system.transport_rhs(t, y)
+        y1 = y + dt * k1
+        k2 = system.transport_rhs(t + dt, y1)
+        return 0.5 * y + 0.5 * (y1 + dt * k2)
+
+    @staticmethod
+    def reaction_step(system, t: float, y: np.ndarray, dt: float) -> np.ndarray:
+        r0 = system.reaction_rate(t, y)
+        y_half = y * np.exp(-0.5 * dt * r0)
+        r_half = system.reaction_rate(t + 0.5 * dt, y_half)
+        return y * np.exp(-dt * r_half)
+
+    @classmethod
+    def step(cls, system, t: float, y: np.ndarray, dt: float) -> np.ndarray:
+        y = cls.transport_step(system, t, y, 0.5 * dt)
+        y = cls.reaction_step(system, t, y, dt)
+        return cls.transport_step(system, t + 0.5 * dt, y, 0.5 * dt)
+
+
 def rk_step(
     f: Callable[[float, np.ndarray], np.ndarray],
     t: float,
@@ -183,6 +267,8 @@ def rk_step(
     k : list of ndarray
         The stage derivatives, for solvers that accumulate stage sums (mass balance).
     """
+    if not (isinstance(stepper, type) and issubclass(stepper, ExplicitRK)):
+        raise ValueError(f"rk_step needs an explicit Runge-Kutta tableau, got {stepper!r}")
     A, b = stepper.A, stepper.b
     k: list[np.ndarray] = []
     for i in range(len(b)):
