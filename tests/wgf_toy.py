@@ -9,8 +9,11 @@ Used by the controller / I/O / command-line tests only; importing it registers t
 - ``ToySolver``: that flow on a handful of points with its potential frozen at t = 0 (exact for
   ``ToyLinear``), stepped exactly, with an adaptive step (grows by ``growth`` up to ``dt_max``, shortened
   to land on t_end), a seeded multiplicative RNG perturbation ``1 + noise (u - 1/2)`` per step (to
-  exercise RNG-state resume), and test hooks: ``sleep`` per step, ``blowup_at`` (the masses become NaN
-  from that time), ``signal_at_step`` (the process sends itself SIGINT after that step).
+  exercise RNG-state resume), and test hooks: ``sleep`` per step, ``blowup_at`` with ``blowup_mode``
+  (from that time: NaN or negative masses, a raised BlowUp, or an infinite energy), and the module-level
+  :data:`HOOKS` (not part of the case, so that an interrupted run has the same case as an uninterrupted
+  one): after step ``signal_at_step`` the process sends itself SIGINT; after step ``keyboard_at_step``
+  KeyboardInterrupt is raised (a second Ctrl-C).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from wgf import cases, sphere
 from wgf.measure import Measure
 from wgf.models.base import Model
 from wgf.solver import BlowUp, Solver
+
+
+#: Test hooks read at every step (step numbers count from 1 over the whole run, resumes included).
+HOOKS: dict = {"signal_at_step": None, "keyboard_at_step": None}
 
 
 class ToyLinear(Model):
@@ -62,8 +69,7 @@ class ToySolver(Solver):
 
     def __init__(self, model, measure, *, alpha: float = 4.0, beta: float = 1.0, dt: float = 0.01,
                  growth: float = 1.5, dt_max: float = 0.05, noise: float = 1e-3, seed: int = 0,
-                 sleep: float = 0.0, blowup_at: float | None = None, blowup_mode: str = "nan",
-                 signal_at_step: int | None = None):
+                 sleep: float = 0.0, blowup_at: float | None = None, blowup_mode: str = "nan"):
         if not (np.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive finite number, got {dt}")
         if not (np.isfinite(dt_max) and dt_max >= dt):
@@ -83,7 +89,7 @@ class ToySolver(Solver):
         self.J = model.potential(self.points, measure)[0]
         self.dt, self.growth, self.dt_max, self.noise = float(dt), float(growth), float(dt_max), float(noise)
         self.rng = np.random.default_rng(seed)
-        self.sleep, self.blowup_at, self.signal_at_step = sleep, blowup_at, signal_at_step
+        self.sleep, self.blowup_at = sleep, blowup_at
         self.blowup_mode = blowup_mode
         self.time, self.steps = 0.0, 0
 
@@ -107,8 +113,10 @@ class ToySolver(Solver):
                 raise BlowUp("the toy solver gave up")
             if self.sleep:
                 _time.sleep(self.sleep)
-            if self.signal_at_step is not None and self.steps == self.signal_at_step:
+            if HOOKS["signal_at_step"] == self.steps:
                 os.kill(os.getpid(), signal.SIGINT)
+            if HOOKS["keyboard_at_step"] == self.steps:
+                raise KeyboardInterrupt
             if callback is not None and callback(self):
                 return
 
@@ -324,9 +332,11 @@ def file_contents(path) -> dict:
     return out
 
 
-def assert_same_output(a, b) -> None:
-    """Bit-for-bit equality of two output files (wall-clock attributes aside)."""
+def assert_same_output(a, b, ignore=()) -> None:
+    """Bit-for-bit equality of two output files (wall-clock attributes and ``ignore`` entries aside)."""
     ca, cb = file_contents(a), file_contents(b)
+    for k in ignore:
+        ca.pop(k, None), cb.pop(k, None)
     assert sorted(ca) == sorted(cb), (sorted(set(ca) ^ set(cb)))[:10]
     diff = [k for k in ca if ca[k] != cb[k]]
     assert not diff, f"differing entries: {diff[:10]}"

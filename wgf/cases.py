@@ -201,11 +201,9 @@ def check_int(path: str, key: str, value: Any, *, minimum: int | None = None, ma
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad(path, key, value, f"expected an integer, got {_typename(value)}")
     if minimum is not None and value < minimum:
-        raise _bad(path, key, value, f"must be an integer >= {minimum}" +
-                   (f" and <= {maximum}" if maximum is not None else ""))
+        raise _bad(path, key, value, f"must be an integer >= {minimum}")
     if maximum is not None and value > maximum:
-        raise _bad(path, key, value, f"must be an integer <= {maximum}" +
-                   (f" and >= {minimum}" if minimum is not None else ""))
+        raise _bad(path, key, value, f"must be an integer <= {maximum}")
     return value
 
 
@@ -224,12 +222,17 @@ def check_string(path: str, key: str, value: Any) -> str:
     return value
 
 
-def check_int_list(path: str, key: str, value: Any, *, minimum: int, maximum: int) -> list[int]:
+def check_int_list(path: str, key: str, value: Any, *, minimum: int, maximum: int | None = None) -> list[int]:
     """An integer or a nonempty array of distinct integers."""
     items = value if isinstance(value, list) else [value]
     if not items:
         raise _bad(path, key, value, "must be a nonempty array of integers")
-    out = [check_int(path, key, v, minimum=minimum, maximum=maximum) for v in items]
+    out = []
+    for v in items:
+        try:
+            out.append(check_int(path, key, v, minimum=minimum, maximum=maximum))
+        except CaseError as exc:
+            raise _bad(path, key, value, "each " + str(exc).split(": ", 1)[1]) from None
     if len(set(out)) != len(out):
         raise _bad(path, key, value, "must not repeat a value")
     return out
@@ -367,13 +370,16 @@ def solver_kwargs(path: str, table: Mapping[str, Any], target: Callable, *, own:
     return kwargs
 
 
-def constructor_error(path: str, table: Mapping[str, Any], exc: Exception) -> CaseError:
+def constructor_error(path: str, table: Mapping[str, Any], exc: Exception,
+                      aliases: Mapping[str, str] = {}) -> CaseError:
     """A constructor's ValueError/TypeError as a CaseError naming the section and, when the message names
-    one of the section's keys, that key and its value."""
+    one of the section's keys (or a parameter name that ``aliases`` maps to a key), that key and its
+    value."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     best = None
-    for key in table:
-        m = re.search(rf"(?<![\w.]){re.escape(key)}(?!\w)", msg)
+    names = {**{k: k for k in table}, **{a: k for a, k in aliases.items() if k in table}}
+    for word, key in names.items():
+        m = re.search(rf"(?<![\w.]){re.escape(word)}(?!\w)", msg)
         if m and (best is None or m.start() < best[1]):
             best = (key, m.start())
     if best is not None:
@@ -545,6 +551,7 @@ class RunSpec:
     params: dict[str, Any]
     builder: Callable[[], BuiltRun]
     table: dict = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def build(self) -> BuiltRun:
         try:
@@ -552,7 +559,7 @@ class RunSpec:
         except CaseError:
             raise
         except (ValueError, TypeError) as exc:
-            raise constructor_error(self.section, self.table, exc) from None
+            raise constructor_error(self.section, self.table, exc, self.aliases) from None
         if not isinstance(built, BuiltRun):
             built = BuiltRun(built)
         return built
@@ -708,7 +715,7 @@ def _expand_network(case: "Case", path: str, table: dict) -> list[RunSpec]:
     if "widths" not in table:
         raise CaseError(f"{_where(path)} missing key 'widths' (network widths m, e.g. [10, 100])")
     widths = check_int_list(path, "widths", table["widths"], minimum=1, maximum=MAX_POINTS)
-    seeds = check_int_list(path, "seeds", table.get("seeds", [0]), minimum=0, maximum=2**63 - 1)
+    seeds = check_int_list(path, "seeds", table.get("seeds", [0]), minimum=0)
     init = check_string(path, "init", table.get("init", "uniform"))
     if case.initial.type != "uniform":
         raise CaseError(f"{_where(path)} networks are initialised i.i.d. from a uniform nu_0 only, but "
@@ -727,7 +734,8 @@ def _expand_network(case: "Case", path: str, table: dict) -> list[RunSpec]:
                 extra = {"seed": s_train} if takes_seed else {}
                 return BuiltRun(cls(case.model, w, **extra, **kwargs))
             runs.append(RunSpec(f"{prefix}_m{m:0{wd}d}_s{seed}", "network", path,
-                                {"m": m, "seed": seed, "init": init, "radius": radius, **kwargs}, build, table))
+                                {"m": m, "seed": seed, "init": init, "radius": radius, **kwargs}, build, table,
+                                aliases={"kind": "init"}))
     return runs
 
 
