@@ -190,7 +190,29 @@ def test_ctrl_c_in_process_exit_130_then_resume(tmp_path):
     assert_same_output(tmp_path / "a.h5", tmp_path / "b.h5")
     HOOKS["keyboard_at_step"] = 4  # a second Ctrl-C: abort without a checkpoint
     rc, _, err = run_main(["run", case_path, "-o", str(tmp_path / "c.h5"), "-q"])
-    assert rc == 130 and "aborted (the output file keeps its last checkpoint)" in err
+    assert rc == 130 and f"aborted; {tmp_path / 'c.h5'} keeps its last checkpoint" in err
+    assert err.strip().endswith(f"resume with: wgf run --resume {tmp_path / 'c.h5'}")
+    HOOKS["keyboard_at_step"] = None
+    assert run_main(["run", "--resume", str(tmp_path / "c.h5"), "-q"])[0] == 0
+    assert_same_output(tmp_path / "a.h5", tmp_path / "c.h5")
+
+
+def test_early_ctrl_c(tmp_path, monkeypatch):
+    """Ctrl-C after the file is created but before the run loop (no handler yet): the file holds the
+    initial layout, and resuming runs everything."""
+    from wgf.controller import Controller
+    case_path = write_case(tmp_path / "c.toml", toy_case())
+    assert run_main(["run", case_path, "-o", str(tmp_path / "a.h5"), "-q"])[0] == 0
+    with monkeypatch.context() as m:
+        m.setattr(Controller, "run", lambda self: (_ for _ in ()).throw(KeyboardInterrupt()))
+        rc, _, err = run_main(["run", case_path, "-o", str(tmp_path / "b.h5"), "-q"])
+    assert rc == 130 and err.strip().endswith(f"resume with: wgf run --resume {tmp_path / 'b.h5'}")
+    assert run_main(["run", "--resume", str(tmp_path / "b.h5"), "-q"])[0] == 0
+    assert_same_output(tmp_path / "a.h5", tmp_path / "b.h5")
+    with monkeypatch.context() as m:  # before the file exists: nothing to resume, no file
+        m.setattr(Controller, "new", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+        rc, _, err = run_main(["run", case_path, "-o", str(tmp_path / "c.h5"), "-q"])
+    assert rc == 130 and err == "wgf: error: aborted\n" and not (tmp_path / "c.h5").exists()
 
 
 # ------------------------------------------------------------------------------------------- signals
@@ -207,26 +229,20 @@ def slow_baseline(tmp_path_factory):
     return d / "slow.toml", d / "base.h5"
 
 
-def wait_for(path: Path, proc, timeout=60.0):
-    t0 = time.monotonic()
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t0 < timeout
-        time.sleep(0.005)
-
-
-def kill_at_random(args, out, cwd, rng, sig=signal.SIGKILL):
-    """Start ``wgf args``, wait for ``out`` to be written (or replaced), sleep a random moment, send ``sig``."""
-    mtime = out.stat().st_mtime_ns if out.exists() else None
+def kill_at_random(args, out, cwd, rng, sig=signal.SIGKILL, versions=1):
+    """Start ``wgf args``; once it has written ``versions`` new versions of ``out`` (os.replace gives each a
+    new inode), sleep a random moment and send ``sig``. Returns (exit status, stderr, delay); the status is
+    0 when the process finished first."""
+    ino = out.stat().st_ino if out.exists() else None
     proc = wgf_process(args, cwd)
     t0 = time.monotonic()
-    if mtime is None:
-        wait_for(out, proc)
-    else:  # resumed: wait for its first checkpoint
-        while out.stat().st_mtime_ns == mtime:
-            assert proc.poll() is None, proc.communicate()
+    for _ in range(versions):
+        while not (out.exists() and out.stat().st_ino != ino):
+            if proc.poll() is not None:
+                return proc.returncode, proc.communicate()[1], 0.0
             assert time.monotonic() - t0 < 60
-            time.sleep(0.005)
+            time.sleep(0.001)
+        ino = out.stat().st_ino
     delay = float(rng.uniform(0.0, 0.25))
     time.sleep(delay)
     proc.send_signal(sig)
@@ -239,8 +255,8 @@ def check_checkpoint(out: Path):
         assert f.attrs["format"] == "wgf-output"
     with io.OutputReader(out) as r:
         r.check()  # the last checkpoint is complete and consistent
-        attrs, state = r.checkpoint("toy")
-        return r.attrs()["status"], attrs["time"]
+        ck = r.checkpoint("toy")  # None if killed before the run's first checkpoint
+        return r.attrs()["status"], (ck[0]["time"] if ck else 0.0)
 
 
 def test_sigkill_at_random_moments_then_resume(slow_baseline, tmp_path):
@@ -266,13 +282,14 @@ def test_sigint_of_a_process_writes_a_checkpoint_and_says_how_to_resume(slow_bas
     case_path, base = slow_baseline
     shutil.copy(case_path, tmp_path / "slow.toml")
     out = tmp_path / "out.h5"
+    # SIGINT once the run has started (its first checkpoint written): before that, see test_early_ctrl_c
     rc, stderr, delay = kill_at_random(["run", "slow.toml", "-o", "out.h5", "-q"], out, tmp_path,
-                                       np.random.default_rng(), sig=signal.SIGINT)
+                                       np.random.default_rng(), sig=signal.SIGINT, versions=2)
     assert rc == 130, (delay, stderr)
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "resume with: wgf run --resume out.h5"
     status, t = check_checkpoint(out)
-    assert status == "interrupted" and 0 < t < 1.0
+    assert status == "interrupted" and 0 < t < 1.0, (delay, stderr)
     assert run_main(["run", "--resume", str(out), "-q"])[0] == 0
     assert_same_output(base, out)
 
@@ -287,9 +304,9 @@ def test_sigkill_stress(slow_baseline, tmp_path):
     args = ["run", "slow.toml", "-o", "out.h5", "-q"]
     for _ in range(10):
         rc, _, _ = kill_at_random(args, out, tmp_path, rng)
-        check_checkpoint(out)
+        status, _ = check_checkpoint(out)
         args = ["run", "--resume", "out.h5", "-q"]
-        if rc == 0:
+        if rc == 0 or status == "completed":  # finished before the kill
             break
     assert run_main(["run", "--resume", str(out), "-q"])[0] == 0
     assert_same_output(base, out)

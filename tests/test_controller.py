@@ -173,7 +173,8 @@ def test_blow_up_is_stopped_with_the_last_good_state(tmp_path, mode, cause):
         assert state["steps"] == int(msg.split(", step ")[1].split(":")[0]) - 1
         assert cattrs["time"] < 0.3 <= t_fail
     again = resume(p)
-    assert again.status == "nothing" and again.failures == [msg]
+    assert again.status == "failed" and again.exit_code == 1 and again.failures == [msg]
+    assert "nothing to run" in again.message
 
 
 def test_progress_bar_and_messages(tmp_path):
@@ -193,3 +194,27 @@ def test_validation_errors_leave_no_file(tmp_path):
     with pytest.raises(CaseError, match=r"\[toy\] dt_max = 0.01: dt_max must be finite and >= dt"):
         Controller.new(case, tmp_path / "o.h5")
     assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_during_a_checkpoint_write(baseline, tmp_path, monkeypatch):
+    """The signal arrives while a checkpoint is being written (its status already computed): the run still
+    stops there, the file says 'interrupted', and resuming gives the uninterrupted file."""
+    import signal
+    base, _ = baseline
+    calls = []
+    real = io.commit
+
+    def commit(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **k)
+    monkeypatch.setattr(io, "commit", commit)
+    p = tmp_path / "o.h5"
+    out = run_case(NOISY, p)
+    assert out.status == "interrupted"
+    with io.OutputReader(p) as r:
+        assert r.attrs()["status"] == "interrupted"
+    monkeypatch.setattr(io, "commit", real)
+    assert resume(p).status == "completed"
+    assert_same_output(base, p)

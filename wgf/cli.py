@@ -81,28 +81,37 @@ def _resolve_case(name: str) -> Path:
 def _cmd_run(args) -> int:
     from .controller import Controller
 
-    if args.resume is not None:
-        if args.case is not None:
-            raise _UsageError("give either CASE.toml or --resume OUT.h5, not both")
-        if args.output is not None or args.force:
-            raise _UsageError("--resume continues the file it names: -o and --force do not apply")
-        ctl = Controller.resume(args.resume, quiet=args.quiet)
-    else:
-        if args.case is None:
-            raise _UsageError("run needs CASE.toml (or --resume OUT.h5)")
-        path = _resolve_case(args.case)
-        try:
-            case = load_case(path)
-        except CaseError as exc:
-            raise CaseError(f"{path}: {exc}") from None
-        out = Path(args.output) if args.output is not None else Path(f"{case.name}.h5")
-        if out.exists() and path.exists() and out.resolve() == path.resolve():
-            raise OutputFileError(f"the output file {out} is the case file itself")
-        try:
-            ctl = Controller.new(case, out, force=args.force, quiet=args.quiet)
-        except CaseError as exc:
-            raise CaseError(f"{path}: {exc}") from None
-    outcome = ctl.run()
+    out: Path | None = None  # the output file, once it exists
+    try:
+        if args.resume is not None:
+            if args.case is not None:
+                raise _UsageError("give either CASE.toml or --resume OUT.h5, not both")
+            if args.output is not None or args.force:
+                raise _UsageError("--resume continues the file it names: -o and --force do not apply")
+            ctl = Controller.resume(args.resume, quiet=args.quiet)
+        else:
+            if args.case is None:
+                raise _UsageError("run needs CASE.toml (or --resume OUT.h5)")
+            path = _resolve_case(args.case)
+            try:
+                case = load_case(path)
+            except CaseError as exc:
+                raise CaseError(f"{path}: {exc}") from None
+            target = Path(args.output) if args.output is not None else Path(f"{case.name}.h5")
+            if target.exists() and path.exists() and target.resolve() == path.resolve():
+                raise OutputFileError(f"the output file {target} is the case file itself")
+            try:
+                ctl = Controller.new(case, target, force=args.force, quiet=args.quiet)
+            except CaseError as exc:
+                raise CaseError(f"{path}: {exc}") from None
+        out = ctl.path
+        outcome = ctl.run()
+    except KeyboardInterrupt:  # before the run loop handles Ctrl-C, or a second Ctrl-C
+        if out is not None and out.exists():
+            _err(f"aborted; {out} keeps its last checkpoint\nresume with: wgf run --resume {out}")
+        else:
+            _err("aborted")
+        return 130
     if outcome.status in ("completed", "nothing"):
         if not args.quiet:
             print(outcome.message, file=sys.stderr)
@@ -155,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(exc))
         return 2
     except KeyboardInterrupt:
-        _err("aborted (the output file keeps its last checkpoint)")
+        _err("aborted")
         return 130
     except OSError as exc:
         _err(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))

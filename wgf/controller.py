@@ -43,7 +43,7 @@ EXIT_CODES = {"completed": 0, "nothing": 0, "failed": 1, "interrupted": 130, "te
 @dataclass
 class Outcome:
     """Result of :meth:`Controller.run`: ``status`` is "completed", "failed" (a run blew up; the others
-    ran), "interrupted" (SIGINT), "terminated" (SIGTERM) or "nothing" (nothing left to run)."""
+    ran), "interrupted" (SIGINT), "terminated" (SIGTERM) or "nothing" (every run was already completed)."""
 
     status: str
     message: str
@@ -106,6 +106,7 @@ class Controller:
         self._bar_t = 0.0
         self._energy = math.nan
         self._checkpointed: tuple[str, float, int] | None = None
+        self._committed_status = ""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -276,7 +277,9 @@ class Controller:
             checkpoint_attrs={"time": t, "step": k, "next_stop": st.next_stop, "n_records": st.n_records,
                               "n_snapshots": st.n_snapshots},
         )
-        io.commit(self.path, [update], {"status": self._status()})
+        status = self._status()
+        io.commit(self.path, [update], {"status": status})
+        self._committed_status = status
         self._checkpointed = (st.spec.name, t, k)
         st.pending.clear()
         self._static = {}
@@ -354,8 +357,10 @@ class Controller:
         todo = [s for s in self.states if not (s.completed or s.failed)]
         if not todo:
             failed = [s.failed for s in self.states if s.failed]
-            return Outcome("nothing", f"nothing to run in {self.path}: every run is completed"
-                           + (f" or failed ({len(failed)} failed)" if failed else ""), failed)
+            if failed:
+                return Outcome("failed", f"nothing to run in {self.path}: every run is completed or failed "
+                               f"({len(failed)} failed)", failed)
+            return Outcome("nothing", f"nothing to run in {self.path}: every run is completed")
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -368,6 +373,9 @@ class Controller:
                 self._run_one(st)
                 if self._signal is not None:
                     break
+            if self._signal is not None and self._committed_status != "interrupted":
+                # the signal came during the last checkpoint's write (or between runs): record it
+                io.commit(self.path, [], {"status": "interrupted"})
         finally:
             self._close_bar()
             for sig, h in handlers.items():
