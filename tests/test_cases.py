@@ -293,3 +293,33 @@ def test_plugins_loader(monkeypatch):
     assert cases.load_plugins() == ["wgf_toy"]
     with pytest.raises(CaseError, match="cannot import the plugin module 'no_such_plugin_module'"):
         cases.load_plugins("no_such_plugin_module")
+
+
+def test_empirical_data_file_is_split_into_X_and_y(tmp_path, monkeypatch):
+    """``data = "file.csv"`` (columns x..., y) for the empirical model (a stand-in class with the planned
+    signature) becomes X and y, and the file's content is embedded."""
+    from wgf import models
+    from wgf.models.base import Model
+
+    class EmpiricalReLU(Model):
+        def __init__(self, X, y, loss: str = "square", bias: bool = False, weight_decay: float = 0.0):
+            if X.shape[0] != y.shape[0]:
+                raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}")
+            self.X, self.y, self.dim = X, y, X.shape[1] + bias
+
+        def _potential(self, points, measure, backend):
+            raise NotImplementedError
+
+        def energy(self, measure):
+            return 0.0
+    monkeypatch.setattr(models, "EmpiricalReLU", EmpiricalReLU, raising=False)
+    (tmp_path / "d.csv").write_text("x1,x2,y\n".replace("x1", "# x1") + "1,2,1\n3,4,-1\n5,6,1\n")
+    case = parse(toy_case(model={"type": "empirical_relu", "data": "d.csv", "bias": True}), base_dir=tmp_path)
+    assert case.dim == 3 and np.array_equal(case.model.y, [1, -1, 1]) and case.model.X.shape == (3, 2)
+    assert case.data["model.data"].shape == (3, 3)
+    msg = error_of(toy_case(model={"type": "empirical_relu", "data": "d.csv", "y": [1.0]}), base_dir=tmp_path)
+    assert "give either data (columns x..., y) or X and y, not both" in msg
+    msg = error_of(toy_case(model={"type": "empirical_relu", "X": [[1.0, 2.0], [3.0, 4.0]], "y": [1.0]}))
+    assert msg == "[model] X = [[1.0, 2.0], [3.0, 4.0]]: X has 2 samples but y has 1"  # the first key named
+    msg = error_of(toy_case(model={"type": "empirical_relu", "X": [[1.0, 2.0]], "y": [1.0], "bias": 1}))
+    assert msg == "[model] bias = 1: expected a boolean, got an integer"

@@ -105,7 +105,7 @@ def test_main_runs_fake_solvers_and_reports_every_figure(tmp_path, monkeypatch):
     assert (rc, out, err) == (0, "", "")
     rc, out, err = run_main(["report", str(tmp_path / "all.h5")])
     assert rc == 0, err
-    assert "dist to eulerian" in out and "network_m0016_s1" in out and "m=16 seed=1" in out
+    assert "dist to eulerian" in out and "network_m0016_s1" in out and "m=16,seed=1" in out
     names = sorted(p.name for p in tmp_path.glob("*.png"))
     assert names == ["all_density_eulerian.png", "all_distance.png", "all_energy.png",
                      "all_particles_lagrangian.png", "all_particles_network_m0004.png",

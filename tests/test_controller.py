@@ -2,14 +2,12 @@
 interruptions at random steps, wall-clock checkpoints, blow-up detection, Ctrl-C."""
 
 import io as _io
-import math
 import os
 
 import h5py
 import numpy as np
 import pytest
 
-import wgf_toy
 from wgf import io, sphere
 from wgf.cases import parse_case
 from wgf.controller import Controller

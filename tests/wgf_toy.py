@@ -25,7 +25,6 @@ import time as _time
 
 import numpy as np
 
-import wgf
 from wgf import cases, sphere
 from wgf.measure import Measure
 from wgf.models.base import Model

@@ -137,7 +137,7 @@ def _short_params(row: RunSummary) -> str:
     keys = {"network": ("m", "seed"), "eulerian": ("n", "level", "scheme", "stepper"),
             "lagrangian": ("quadrature", "n", "level", "stepper")}.get(row.solver)
     items = [(k, row.params[k]) for k in (keys or row.params) if k in row.params]
-    return " ".join(f"{k}={v}" for k, v in items)[:40]
+    return ",".join(f"{k}={v}" for k, v in items)[:40]
 
 
 def format_table(summary: Summary) -> str:
