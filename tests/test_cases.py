@@ -323,3 +323,18 @@ def test_empirical_data_file_is_split_into_X_and_y(tmp_path, monkeypatch):
     assert msg == "[model] X = [[1.0, 2.0], [3.0, 4.0]]: X has 2 samples but y has 1"  # the first key named
     msg = error_of(toy_case(model={"type": "empirical_relu", "X": [[1.0, 2.0]], "y": [1.0], "bias": 1}))
     assert msg == "[model] bias = 1: expected a boolean, got an integer"
+
+
+def test_the_documented_example_case_is_valid(fakes):
+    """The example in wgf.cases' docstring parses and builds (with stand-in solver modules)."""
+    import textwrap
+    from pathlib import Path
+    doc = cases.__doc__
+    block = doc.split("see also ``solvers/*.toml``)::\n", 1)[1].split("\nSolver sections pass", 1)[0]
+    text = textwrap.dedent(block)
+    root = Path(cases.__file__).resolve().parent.parent
+    case = parse_case(text, base_dir=root / "data")
+    assert case.dim == 2 and case.reference == "eulerian"
+    assert [r.name for r in case.runs] == ["eulerian", "lagrangian", "network_m0010_s0", "network_m0010_s1",
+                                           "network_m0100_s0", "network_m0100_s1"]
+    case.check_buildable()

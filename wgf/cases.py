@@ -9,9 +9,11 @@ A case is parsed and validated completely before anything is written: every mist
 
     [model]                              # required: the objective F
     type = "teacher_student"             # teacher_student | empirical_relu | spike_deconvolution
-    teacher = "../data/teacher.csv"      # array keys: an inline array or a CSV / .npy path relative to
+    teacher = "../data/teacher_fig2.csv" # array keys: an inline array or a CSV / .npy path relative to
     inputs = "gaussian"                  #   the case file (loaded, then embedded in the output file);
     weight_decay = 0.0                   #   other keys are the model constructor's keyword arguments
+                                         # (empirical_relu: X and y, or data = "file.csv" with columns
+                                         #  x_1..x_dx, y)
 
     [initial]                            # optional (default: uniform, mass 1)
     type = "uniform"                     # uniform on the sphere
@@ -44,7 +46,8 @@ A case is parsed and validated completely before anything is written: every mist
     [network]                            # optional (or [[network]]): one run per (width, seed)
     widths = [10, 100]
     seeds = [0, 1]
-    init = "uniform"                     # kind of wgf.network.initial_weights; radius = sqrt(mass)
+    init = "uniform"                     # kind of wgf.network.initial_weights
+    # radius = 1.0                       # |w_j| at initialisation (default sqrt([initial] mass))
     step_size = 0.01                     # the other keys are NetworkTrainer's keyword arguments
 
     [compare]                            # optional
@@ -54,8 +57,11 @@ A case is parsed and validated completely before anything is written: every mist
 Solver sections pass their remaining keys to the solver's constructor: they are checked against its
 keyword parameters (``inspect.signature``; an unknown key gets a difflib suggestion) and a ``ValueError``
 of the constructor becomes a :class:`CaseError` naming the section and key. Times, counts and sizes are
-checked here. Runs are named ``eulerian``, ``lagrangian``, ``network_m0010_s0`` (``<section>_<i>`` for
-array-of-tables sections without a ``name``).
+checked here; before an output file is created every run is constructed once
+(:meth:`Case.check_buildable`), so a constructor's complaint never leaves a file behind. Runs are named
+``eulerian``, ``lagrangian``, ``network_m0010_s0`` (``<section>_<i>`` for array-of-tables sections without
+a ``name``). A network run's seed gives two independent seeds (``numpy.random.SeedSequence(seed).spawn(2)``)
+for ``initial_weights`` and for the trainer (SGD sampling).
 
 Extension: :func:`register_model` and :func:`register_solver` add model types and solver sections;
 modules listed (comma-separated) in the environment variable ``WGF_PLUGINS`` are imported by the command
