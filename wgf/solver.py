@@ -20,12 +20,18 @@ import numpy as np
 from .measure import Measure
 from .models.base import Model
 
-__all__ = ["Solver", "SOLVER_KINDS", "StepCallback"]
+__all__ = ["Solver", "SOLVER_KINDS", "StepCallback", "BlowUp"]
 
 SOLVER_KINDS = ("eulerian", "lagrangian", "network")
 
 #: ``callback(solver) -> bool``: called after every step; True asks the solver to stop there.
 StepCallback = Callable[["Solver"], bool]
+
+
+class BlowUp(ArithmeticError):
+    """Raised by a solver that detects a numerical blow-up (NaN or inf, negative mass, energy increase...);
+    the message names the cause. The controller stops the run, keeps the last good state and reports the
+    time and step."""
 
 
 class Solver(ABC):
