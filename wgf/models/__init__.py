@@ -2,5 +2,7 @@
 
 from .base import BACKENDS, Model, QuadraticModel
 from .teacher_student import TeacherStudent
+from .empirical import EmpiricalReLU, LOSSES
 
 __all__ = ["BACKENDS", "Model", "QuadraticModel", "TeacherStudent"]
+__all__ += ["EmpiricalReLU", "LOSSES"]
