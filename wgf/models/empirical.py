@@ -190,9 +190,7 @@ class EmpiricalReLU(Model):
         self.check_measure(mu)
         self.check_measure(nu)
         F = self.features if x is None else self.featurize(x)
-        Q = np.concatenate([mu.points, nu.points])
-        c = np.concatenate([mu.masses, -nu.masses])
-        diff = relu_features_predict(Q, c, F)
+        diff = self._predict_features(mu, F) - self._predict_features(nu, F)
         return float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
 
     # ------------------------------------------------------------------ model interface
