@@ -40,6 +40,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._parallel import serial_if_small
+
 __all__ = [
     "relu_features_predict",
     "relu_features_potential",
@@ -294,7 +296,8 @@ def relu_features_predict(P: np.ndarray, c: np.ndarray, X: np.ndarray) -> np.nda
     w = np.zeros(rows)
     w[:P.shape[0]] = c * P[:, 0]
     out = np.empty(X.shape[0])
-    _predict_kernel(B, w, XT, out)
+    with serial_if_small(B.size * X.shape[0]):
+        _predict_kernel(B, w, XT, out)
     return out
 
 
@@ -326,7 +329,8 @@ def relu_features_potential(P: np.ndarray, X: np.ndarray, g: np.ndarray, with_gr
     B = _padded(P[:, 1:], _round_up(N, _BLOCK), XT.shape[0])
     SA = np.empty(B.shape[0])
     SB = np.empty(B.shape if with_grad else (0, B.shape[1]))
-    _potential_kernel(B, XT, g, bool(with_grad), SA, SB)
+    with serial_if_small(2 * B.size * X.shape[0]):
+        _potential_kernel(B, XT, g, bool(with_grad), SA, SB)
     a = P[:, 0]
     J = a * SA[:N]
     if not with_grad:

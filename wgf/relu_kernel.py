@@ -33,6 +33,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._parallel import serial_if_small
+
 __all__ = [
     "relu_kappa",
     "relu_kernel_matrix",
@@ -295,7 +297,8 @@ def relu_potential(P: np.ndarray, Q: np.ndarray, c: np.ndarray, scale: float = 1
     KW = np.empty(Np)
     SA = np.empty(Np)
     VA = np.empty((Np, kp) if with_grad else (0, kp))
-    _relu_potential_kernel(UB, UT, w, bool(with_grad), KW, SA, VA)
+    with serial_if_small(4 * UB.size * UT.shape[1]):     # ~ 4 multiply-adds and an asin per pair and coordinate
+        _relu_potential_kernel(UB, UT, w, bool(with_grad), KW, SA, VA)
     kw = KW[:N] / _TWO_PI
     a = P[:, 0]
     J = a * nb * kw
