@@ -11,6 +11,7 @@ import wgf
 from helpers import (away_from_poles, check_first_variation, check_gradient_fd, random_measure,
                      relative_error)
 from wgf import sphere
+from wgf._parallel import SERIAL_WORK
 from wgf.models import TeacherStudent
 from wgf.relu_kernel import _asin_small_array, relu_kappa, relu_potential, relu_potential_numpy
 
@@ -215,6 +216,7 @@ def test_numba_kernel_matches_numpy(N, M, k):
 def test_kernel_independent_of_threads_and_of_other_points():
     rng = np.random.default_rng(7)
     P, Q, c = _kernel_inputs(203, 700, 5, rng)
+    assert 4 * 204 * 8 * 700 > SERIAL_WORK > 4 * 4 * 8 * 700     # parallel path, and serial for 4 points
     J, G = relu_potential(P, Q, c)
     before = numba.get_num_threads()
     try:
