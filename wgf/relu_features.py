@@ -27,8 +27,9 @@ evaluation points, each point's sums over samples reduced tile after tile in a f
 tile the compiler may vectorise the reduction: ``fastmath={"reassoc", "contract"}``). The order of every
 sum therefore depends neither on the number of threads nor on the other points evaluated in the same
 call: results are bitwise reproducible on a given machine (the last bits may differ between CPUs with
-different vector widths). At the benchmark size this runs at about the speed of BLAS matrix products of
-the same flop count (benchmarks/README.md).
+different vector widths). Calls with little work run on one thread (:mod:`wgf._parallel`), which gives the
+same bits. At the benchmark size this runs at about the speed of BLAS matrix products of the same flop
+count (benchmarks/README.md).
 
 :func:`relu_features_predict_numpy` and :func:`relu_features_potential_numpy` are the plain NumPy
 references kept for the tests. Both paths agree to round-off (about 1e-15 relative), except where some
