@@ -10,6 +10,7 @@ from .eulerian import EulerianSolver
 from .grid import Grid, circle_grid, icosahedral_grid
 from .measure import Measure
 from .models import (
+    EmpiricalReLU,
     LinearPotential,
     Model,
     QuadraticModel,
@@ -28,6 +29,7 @@ __all__ = [
     "Model",
     "QuadraticModel",
     "TeacherStudent",
+    "EmpiricalReLU",
     "SpikeDeconvolution",
     "spike_train",
     "LinearPotential",

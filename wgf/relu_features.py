@@ -16,10 +16,24 @@ with the Euclidean gradient of the second,
 ``d_a J = sum_i g_i relu(b . x_i)`` and ``grad_b J = a sum_i g_i relu'(b . x_i) x_i`` (``relu'(0) = 0``),
 projected on the tangent space of the sphere at ``eta``.
 
-Both kernels are Numba-compiled, parallel over their outputs (samples for the predictor, evaluation points
-for the potential) with a sequential inner loop, so no (points x samples) matrix is ever formed and the
-results are bitwise independent of the number of threads. :func:`relu_features_predict_numpy` and
-:func:`relu_features_potential_numpy` are the plain NumPy references kept for the tests.
+Implementation. Both kernels are Numba-compiled and stream over tiles of ``_TILE`` samples, so no
+(points x samples) matrix is ever formed: the largest temporaries are a few (tile,) vectors per thread
+and a transposed copy of the inputs. The inputs are stored as ``XT`` (k', n), k' = k rounded up to a
+multiple of 4 with zero rows (adding exact zeros changes no sum), so that the innermost loops run over
+contiguous samples and vectorise, and each input row loaded serves four neurons (register blocking:
+``b . x`` of four neurons for four coordinates per pass). The predictor is parallel over sample tiles, each
+output ``h_i`` summing the neurons in their order; the potential is parallel over blocks of ``_BLOCK``
+evaluation points, each point's sums over samples reduced tile after tile in a fixed order (within a
+tile the compiler may vectorise the reduction: ``fastmath={"reassoc", "contract"}``). The order of every
+sum therefore depends neither on the number of threads nor on the other points evaluated in the same
+call: results are bitwise reproducible on a given machine (the last bits may differ between CPUs with
+different vector widths). Calls with little work run on one thread (:mod:`wgf._parallel`), which gives the
+same bits. At the benchmark size this runs at about the speed of BLAS matrix products of the same flop
+count (benchmarks/README.md).
+
+:func:`relu_features_predict_numpy` and :func:`relu_features_potential_numpy` are the plain NumPy
+references kept for the tests. Both paths agree to round-off (about 1e-15 relative), except where some
+``b . x_i`` is within round-off of 0, where they may disagree on ``relu'``.
 """
 
 from __future__ import annotations
@@ -27,12 +41,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._parallel import serial_if_small
+
 __all__ = [
     "relu_features_predict",
     "relu_features_potential",
     "relu_features_predict_numpy",
     "relu_features_potential_numpy",
 ]
+
+#: Samples per tile of the streamed loops (a (k', _TILE) slab of inputs stays in cache).
+_TILE = 512
+#: Evaluation points per parallel work item of the potential (a multiple of 4).
+_BLOCK = 16
 
 
 def _as_f64(x) -> np.ndarray:
@@ -50,57 +71,205 @@ def _check_shapes(P: np.ndarray, X: np.ndarray, weights: np.ndarray, n_weights: 
         raise ValueError(f"{what} must have shape ({n_weights},), got {weights.shape}")
 
 
+def _round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def _padded(A: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``A`` (r, c) copied into a zero array of shape (rows, cols), rows >= r, cols >= c."""
+    out = np.zeros((rows, cols))
+    out[:A.shape[0], :A.shape[1]] = A
+    return out
+
+
+def _transposed_inputs(X: np.ndarray) -> np.ndarray:
+    """Inputs (n, k) as ``XT`` (k', n), k' = k rounded up to a multiple of 4 with zero rows."""
+    return _padded(X.T, _round_up(X.shape[1], 4), X.shape[0])
+
+
 # ---------------------------------------------------------------------------------------------- kernels
-@njit(cache=True, parallel=True)
-def _predict_kernel(P, c, X, out):  # pragma: no cover - compiled
-    M, D = P.shape
-    n = X.shape[0]
-    k = D - 1
-    for i in prange(n):
-        acc = 0.0
-        for j in range(M):
-            w = c[j] * P[j, 0]
-            if w == 0.0:
-                continue
-            z = 0.0
-            for l in range(k):
-                z += P[j, l + 1] * X[i, l]
-            if z > 0.0:
-                acc += w * z
-        out[i] = acc
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def _predict_kernel(B, w, XT, out):  # pragma: no cover - compiled
+    """``out_i = sum_j w_j relu(B_j . x_i)`` for B (M', k'), M' a multiple of 4 (zero rows and w_j = 0 pad),
+    w (M',), XT (k', n). Parallel over sample tiles; each output sums the neurons in order."""
+    Mp, kp = B.shape
+    n = XT.shape[1]
+    ntiles = (n + _TILE - 1) // _TILE
+    for t in prange(ntiles):
+        s0 = t * _TILE
+        S = min(_TILE, n - s0)
+        h = np.zeros(S)
+        z0 = np.empty(S)
+        z1 = np.empty(S)
+        z2 = np.empty(S)
+        z3 = np.empty(S)
+        for j in range(0, Mp, 4):
+            # z_q = b_{j+q} . x for the four neurons j..j+3, four input coordinates per pass
+            for i in range(S):
+                z0[i] = 0.0
+                z1[i] = 0.0
+                z2[i] = 0.0
+                z3[i] = 0.0
+            for l in range(0, kp, 4):
+                x0 = XT[l][s0:s0 + S]
+                x1 = XT[l + 1][s0:s0 + S]
+                x2 = XT[l + 2][s0:s0 + S]
+                x3 = XT[l + 3][s0:s0 + S]
+                b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
+                b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
+                b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
+                b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
+                for i in range(S):
+                    xa = x0[i]
+                    xb = x1[i]
+                    xc = x2[i]
+                    xd = x3[i]
+                    z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
+                    z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
+                    z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
+                    z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
+            w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+            for i in range(S):
+                v0 = z0[i]
+                v1 = z1[i]
+                v2 = z2[i]
+                v3 = z3[i]
+                r0 = v0 if v0 > 0.0 else 0.0
+                r1 = v1 if v1 > 0.0 else 0.0
+                r2 = v2 if v2 > 0.0 else 0.0
+                r3 = v3 if v3 > 0.0 else 0.0
+                h[i] = h[i] + w0 * r0 + w1 * r1 + w2 * r2 + w3 * r3
+        for i in range(S):
+            out[s0 + i] = h[i]
 
 
-@njit(cache=True, parallel=True)
-def _potential_kernel(P, X, g, with_grad, J, G):  # pragma: no cover - compiled
-    N, D = P.shape
-    n = X.shape[0]
-    k = D - 1
-    for p in prange(N):
-        sa = 0.0                      # sum_i g_i relu(b . x_i)
-        sb = np.zeros(k)              # sum_i g_i relu'(b . x_i) x_i
-        for i in range(n):
-            gi = g[i]
-            if gi == 0.0:
-                continue
-            z = 0.0
-            for l in range(k):
-                z += P[p, l + 1] * X[i, l]
-            if z > 0.0:
-                sa += gi * z
+@njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
+def _potential_kernel(B, XT, g, with_grad, SA, SB):  # pragma: no cover - compiled
+    """For B (N', k') (N' a multiple of _BLOCK, zero rows pad), XT (k', n), g (n,):
+    ``SA_p = sum_i g_i relu(B_p . x_i)`` and (with_grad) ``SB_p = sum_i g_i relu'(B_p . x_i) x_i`` (k',).
+    Parallel over blocks of points; each point's sums are reduced tile after tile."""
+    Np, kp = B.shape
+    n = XT.shape[1]
+    nblocks = Np // _BLOCK
+    for blk in prange(nblocks):
+        p0 = blk * _BLOCK
+        sa = np.zeros(_BLOCK)
+        sb = np.zeros((_BLOCK, kp))
+        z0 = np.empty(_TILE)
+        z1 = np.empty(_TILE)
+        z2 = np.empty(_TILE)
+        z3 = np.empty(_TILE)
+        for s0 in range(0, n, _TILE):
+            S = min(_TILE, n - s0)
+            gg = g[s0:s0 + S]
+            for q in range(0, _BLOCK, 4):
+                j = p0 + q
+                for i in range(S):
+                    z0[i] = 0.0
+                    z1[i] = 0.0
+                    z2[i] = 0.0
+                    z3[i] = 0.0
+                for l in range(0, kp, 4):
+                    x0 = XT[l][s0:s0 + S]
+                    x1 = XT[l + 1][s0:s0 + S]
+                    x2 = XT[l + 2][s0:s0 + S]
+                    x3 = XT[l + 3][s0:s0 + S]
+                    b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
+                    b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
+                    b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
+                    b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
+                    for i in range(S):
+                        xa = x0[i]
+                        xb = x1[i]
+                        xc = x2[i]
+                        xd = x3[i]
+                        z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
+                        z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
+                        z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
+                        z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
+                # u_i = g_i relu'(z_i) (kept in place of z), and sum_i u_i z_i = sum_i g_i relu(z_i)
+                c0 = 0.0
+                c1 = 0.0
+                c2 = 0.0
+                c3 = 0.0
+                for i in range(S):
+                    gi = gg[i]
+                    v0 = z0[i]
+                    v1 = z1[i]
+                    v2 = z2[i]
+                    v3 = z3[i]
+                    u0 = gi if v0 > 0.0 else 0.0
+                    u1 = gi if v1 > 0.0 else 0.0
+                    u2 = gi if v2 > 0.0 else 0.0
+                    u3 = gi if v3 > 0.0 else 0.0
+                    c0 += u0 * v0
+                    c1 += u1 * v1
+                    c2 += u2 * v2
+                    c3 += u3 * v3
+                    z0[i] = u0
+                    z1[i] = u1
+                    z2[i] = u2
+                    z3[i] = u3
+                sa[q] += c0
+                sa[q + 1] += c1
+                sa[q + 2] += c2
+                sa[q + 3] += c3
                 if with_grad:
-                    for l in range(k):
-                        sb[l] += gi * X[i, l]
-        a = P[p, 0]
-        J[p] = a * sa
-        if with_grad:
-            G[p, 0] = sa
-            for l in range(k):
-                G[p, l + 1] = a * sb[l]
-            dot = 0.0
-            for l in range(D):
-                dot += G[p, l] * P[p, l]
-            for l in range(D):
-                G[p, l] -= dot * P[p, l]
+                    for l in range(0, kp, 4):
+                        x0 = XT[l][s0:s0 + S]
+                        x1 = XT[l + 1][s0:s0 + S]
+                        x2 = XT[l + 2][s0:s0 + S]
+                        x3 = XT[l + 3][s0:s0 + S]
+                        a00 = a01 = a02 = a03 = 0.0
+                        a10 = a11 = a12 = a13 = 0.0
+                        a20 = a21 = a22 = a23 = 0.0
+                        a30 = a31 = a32 = a33 = 0.0
+                        for i in range(S):
+                            xa = x0[i]
+                            xb = x1[i]
+                            xc = x2[i]
+                            xd = x3[i]
+                            u0 = z0[i]
+                            u1 = z1[i]
+                            u2 = z2[i]
+                            u3 = z3[i]
+                            a00 += u0 * xa
+                            a01 += u0 * xb
+                            a02 += u0 * xc
+                            a03 += u0 * xd
+                            a10 += u1 * xa
+                            a11 += u1 * xb
+                            a12 += u1 * xc
+                            a13 += u1 * xd
+                            a20 += u2 * xa
+                            a21 += u2 * xb
+                            a22 += u2 * xc
+                            a23 += u2 * xd
+                            a30 += u3 * xa
+                            a31 += u3 * xb
+                            a32 += u3 * xc
+                            a33 += u3 * xd
+                        sb[q, l] += a00
+                        sb[q, l + 1] += a01
+                        sb[q, l + 2] += a02
+                        sb[q, l + 3] += a03
+                        sb[q + 1, l] += a10
+                        sb[q + 1, l + 1] += a11
+                        sb[q + 1, l + 2] += a12
+                        sb[q + 1, l + 3] += a13
+                        sb[q + 2, l] += a20
+                        sb[q + 2, l + 1] += a21
+                        sb[q + 2, l + 2] += a22
+                        sb[q + 2, l + 3] += a23
+                        sb[q + 3, l] += a30
+                        sb[q + 3, l + 1] += a31
+                        sb[q + 3, l + 2] += a32
+                        sb[q + 3, l + 3] += a33
+        for q in range(_BLOCK):
+            SA[p0 + q] = sa[q]
+            if with_grad:
+                for l in range(kp):
+                    SB[p0 + q, l] = sb[q, l]
 
 
 # ---------------------------------------------------------------------------------------------- wrappers
@@ -122,8 +291,14 @@ def relu_features_predict(P: np.ndarray, c: np.ndarray, X: np.ndarray) -> np.nda
     """
     P, c, X = _as_f64(P), _as_f64(c), _as_f64(X)
     _check_shapes(P, X, c, P.shape[0], "coefficients")
+    XT = _transposed_inputs(X)
+    rows = _round_up(P.shape[0], 4)
+    B = _padded(P[:, 1:], rows, XT.shape[0])
+    w = np.zeros(rows)
+    w[:P.shape[0]] = c * P[:, 0]
     out = np.empty(X.shape[0])
-    _predict_kernel(P, c, X, out)
+    with serial_if_small(B.size * X.shape[0]):
+        _predict_kernel(B, w, XT, out)
     return out
 
 
@@ -150,10 +325,22 @@ def relu_features_potential(P: np.ndarray, X: np.ndarray, g: np.ndarray, with_gr
     """
     P, X, g = _as_f64(P), _as_f64(X), _as_f64(g)
     _check_shapes(P, X, g, X.shape[0], "sample weights")
-    J = np.empty(P.shape[0])
-    G = np.empty(P.shape if with_grad else (0, P.shape[1]))
-    _potential_kernel(P, X, g, bool(with_grad), J, G)
-    return J, (G if with_grad else None)
+    N, k = P.shape[0], X.shape[1]
+    XT = _transposed_inputs(X)
+    B = _padded(P[:, 1:], _round_up(N, _BLOCK), XT.shape[0])
+    SA = np.empty(B.shape[0])
+    SB = np.empty(B.shape if with_grad else (0, B.shape[1]))
+    with serial_if_small(2 * B.size * X.shape[0]):
+        _potential_kernel(B, XT, g, bool(with_grad), SA, SB)
+    a = P[:, 0]
+    J = a * SA[:N]
+    if not with_grad:
+        return J, None
+    G = np.empty_like(P)
+    G[:, 0] = SA[:N]
+    G[:, 1:] = a[:, None] * SB[:N, :k]
+    G -= np.sum(G * P, axis=1, keepdims=True) * P
+    return J, G
 
 
 # ---------------------------------------------------------------------------------------------- references

@@ -2,6 +2,7 @@
 
 from .base import BACKENDS, Model, QuadraticModel
 from .deconvolution import SpikeDeconvolution, spike_train
+from .empirical import LOSSES, EmpiricalReLU
 from .linear import LinearPotential
 from .teacher_student import TeacherStudent
 
@@ -10,6 +11,8 @@ __all__ = [
     "Model",
     "QuadraticModel",
     "TeacherStudent",
+    "EmpiricalReLU",
+    "LOSSES",
     "SpikeDeconvolution",
     "spike_train",
     "LinearPotential",

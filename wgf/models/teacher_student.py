@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..measure import Measure
+from ..relu_features import relu_features_predict
 from ..relu_kernel import relu_kernel_matrix, relu_potential, relu_potential_numpy
 from .base import QuadraticModel
 
@@ -121,18 +122,20 @@ class TeacherStudent(QuadraticModel):
         F = self.energy(measure) if energy is None else energy
         return F / self.weight_decay
 
-    def predict(self, measure: Measure, x, chunk: int = 4096) -> np.ndarray:
-        """Predictor ``h_nu(x) = sum_j m_j a_j relu(b_j . x)`` at inputs x (n, dx); returns (n,)."""
+    def predict(self, measure: Measure, x) -> np.ndarray:
+        """Predictor ``h_nu(x) = sum_j m_j a_j relu(b_j . x)`` at inputs x (n, dx); returns (n,).
+
+        Streamed over the inputs by :func:`wgf.relu_features.relu_features_predict`."""
         self.check_measure(measure)
-        x = np.asarray(x, dtype=np.float64)
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"inputs must be a numeric array of shape (n, {self.dx}): {exc}") from None
         if x.ndim != 2 or x.shape[1] != self.dx:
             raise ValueError(f"inputs must have shape (n, {self.dx}), got {x.shape}")
-        coef = measure.masses * measure.points[:, 0]
-        B = measure.points[:, 1:]
-        out = np.empty(x.shape[0])
-        for s in range(0, x.shape[0], chunk):
-            out[s:s + chunk] = np.maximum(x[s:s + chunk] @ B.T, 0.0) @ coef
-        return out
+        if not np.all(np.isfinite(x)):
+            raise ValueError("inputs contain NaN or inf")
+        return relu_features_predict(measure.points, measure.masses, x)
 
     def target(self, x) -> np.ndarray:
         """Teacher output ``y(x) = sum_k a_k relu(b_k . x)`` at inputs x (n, dx)."""
