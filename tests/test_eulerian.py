@@ -139,8 +139,8 @@ def test_time_order_by_self_convergence(model, stepper):
 # ---------------------------------------------------------------------- precomputation and precision
 def test_dense_on_the_fly_and_float32_agree(model, grid3):
     runs = {}
-    for key, kw in {"dense64": {}, "fly": {"interaction_memory": 0},
-                    "dense32": {"interaction_dtype": "float32"}}.items():
+    for key, kw in {"dense64": {"interaction": "dense"}, "fly": {"interaction": "kernel"},
+                    "dense32": {"interaction": "dense", "interaction_dtype": "float32"}}.items():
         s = EulerianSolver(model, grid3, stepper="ssprk2", dt=0.05, **kw)
         s.advance(1.0)
         runs[key] = (s.masses.copy(), s.energy())
@@ -154,7 +154,7 @@ def test_dense_on_the_fly_and_float32_agree(model, grid3):
 
 
 def test_lanczos_bound_is_an_upper_bound(model, grid3):
-    s = EulerianSolver(model, grid3)
+    s = EulerianSolver(model, grid3, interaction="dense")
     rng = np.random.default_rng(0)
     K = s.dense.K
     lam_of = lambda m: np.linalg.eigvalsh(np.sqrt(m)[:, None] * K * np.sqrt(m)[None, :]).max()  # noqa: E731

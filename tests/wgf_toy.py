@@ -96,7 +96,7 @@ class ToySolver(Solver):
     def measure(self):
         return Measure(self.points, self.masses)
 
-    def advance(self, t_end, callback=None):
+    def _advance(self, t_end, callback=None):
         while self.time < t_end:
             h = min(self.dt, t_end - self.time)
             self.masses = self.masses * np.exp(-self.alpha * self.J * h)

@@ -1,4 +1,4 @@
-"""When to run a parallel Numba kernel on one thread.
+"""When to run a parallel Numba kernel, or BLAS, on one thread.
 
 A parallel region costs a fork and a join of the thread team: tens of microseconds on a quiet machine,
 but up to a scheduler time slice (milliseconds) when the cores are oversubscribed and a worker thread is
@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["SERIAL_WORK", "serial_if_small"]
+__all__ = ["SERIAL_WORK", "serial_if_small", "blas_single_threaded"]
 
 #: Below this many multiply-adds (about 0.2 ms on one core) a kernel runs on one thread.
 SERIAL_WORK = 2e6
@@ -31,3 +31,21 @@ def serial_if_small(work: float):
         yield
     finally:
         numba.set_num_threads(before)
+
+
+_BLAS_CONTROLLER = None
+
+
+def blas_single_threaded():
+    """Context in which the BLAS libraries loaded by NumPy/SciPy use one thread (threadpoolctl).
+
+    Inside wgf's time loops the parallelism is Numba's; a threaded BLAS (OpenBLAS threads a dot product
+    of more than ~10^4 entries) has to wake its sleeping threads for every small product, which costs a
+    scheduler time slice on a busy machine: a level-5 grid step went from 100 ms to 8 ms with one BLAS
+    thread. The thread pools are inspected once, on first use."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")

@@ -3,9 +3,11 @@ r"""The Eulerian grid solver: finite volumes for the Wasserstein–Fisher–Rao 
 The state is the vector of cell masses ``m`` on a fixed :class:`~wgf.grid.Grid`; the measure is
 ``nu = sum_i m_i delta_{eta_i}`` (``eta_i`` the generators), the potential ``J_i = J(eta_i | nu)`` comes from
 the model, and :class:`~wgf.finite_volume.FiniteVolumeOperator` gives ``dm/dt``. For a
-:class:`~wgf.models.QuadraticModel` the cell–cell interaction ``K_ij = K(eta_i, eta_j)`` is precomputed
-when it fits ``interaction_memory`` bytes (``J = K m + V``, ``F = m.(J + V)/2 + C``), otherwise the model's
-kernels run at every stage.
+:class:`~wgf.models.QuadraticModel`, ``J = K m + V`` and ``F = m.(J + V)/2 + C`` with the cell–cell
+interaction ``K_ij = K(eta_i, eta_j)``: ``K m`` is a precomputed matrix when it fits ``interaction_memory``
+bytes and the model's kernel is not cheaper than a dense product (:meth:`Model.potential_cost`; e.g. the
+``O(n log n)`` teacher–student kernel for two-dimensional inputs), otherwise the model's kernel
+(:meth:`QuadraticModel.apply_interaction`) at every stage.
 
 Time step bounds
 ----------------
@@ -33,8 +35,8 @@ Lambda_R sum_i f_i^2 / m_i``, so ``dt <= 2 D / (Lambda_R sum_i f_i^2 / m_i)`` al
 the larger of the two is used (the trace bound of ``Lambda_T`` is crude, and near convergence the second
 bound is ``2 / (alpha Lambda_R)``, the pure-reaction limit).
 
-``Lambda_R`` is bounded by guaranteed upper bounds: the trace ``sum_i m_i K_ii`` and, with a precomputed
-K, a Lanczos bound at a reference state (:func:`lanczos_lambda_bound`: ``tr A - sum_{i>=2} theta_i`` with
+``Lambda_R`` is bounded by guaranteed upper bounds: the trace ``sum_i m_i K_ii`` and, for a quadratic
+model, a Lanczos bound at a reference state (:func:`lanczos_lambda_bound`: ``tr A - sum_{i>=2} theta_i`` with
 the Ritz values ``theta_i <= lambda_i``), carried to later states by ``Lambda(m) <= Lambda(m_ref) +
 sum_i (m_i - m_ref,i)^+ K_ii`` (``M -> K^{1/2} M K^{1/2}`` is linear and monotone and lambda_max is
 subadditive) and recomputed when that has loosened by 10% while the energy bound binds. The reaction's
@@ -78,6 +80,9 @@ __all__ = ["EulerianSolver", "INTERACTION_DTYPES", "DenseInteraction"]
 
 INTERACTION_DTYPES = ("float64", "float32")
 _DEFAULT_MEMORY = 2 * 1024**3
+
+#: How ``K m`` is computed for quadratic models (see :class:`EulerianSolver`).
+INTERACTIONS = ("auto", "dense", "kernel")
 
 
 # ---------------------------------------------------------------------- dense interaction
@@ -261,6 +266,10 @@ class EulerianSolver(Solver):
         the largest step within both bounds.
     dt_max : float
         Upper limit of the adaptive step.
+    interaction : {"auto", "dense", "kernel"}
+        How ``K m`` is computed for a quadratic model: "dense", a precomputed matrix (it must fit
+        ``interaction_memory``); "kernel", the model's kernel at every stage; "auto", dense when it fits and
+        the kernel is not cheaper than a dense product.
     interaction_memory : int
         Bytes allowed for the precomputed interaction matrix (0: always on the fly).
     interaction_dtype : {"float64", "float32"}
@@ -273,8 +282,8 @@ class EulerianSolver(Solver):
 
     def __init__(self, model: Model, grid: Grid, masses=None, *, alpha: float = 4.0, beta: float = 1.0,
                  scheme: str = "upwind", stepper: str = "ssprk2", cfl: float = 0.9, energy_safety: float = 0.9,
-                 dt: Optional[float] = None, dt_max: float = math.inf, interaction_memory: int = _DEFAULT_MEMORY,
-                 interaction_dtype: str = "float64", backend: str = "numba"):
+                 dt: Optional[float] = None, dt_max: float = math.inf, interaction: str = "auto",
+                 interaction_memory: int = _DEFAULT_MEMORY, interaction_dtype: str = "float64", backend: str = "numba"):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         if not isinstance(grid, Grid):
@@ -307,6 +316,9 @@ class EulerianSolver(Solver):
             raise ValueError(f"interaction_memory must be a nonnegative integer number of bytes, "
                              f"got {interaction_memory!r}")
         self.interaction_memory = int(interaction_memory)
+        if interaction not in INTERACTIONS:
+            raise ValueError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
+        self.interaction = interaction
         if interaction_dtype not in INTERACTION_DTYPES:
             raise ValueError(f"interaction_dtype must be one of {INTERACTION_DTYPES}, got {interaction_dtype!r}")
         if backend not in ("numba", "numpy"):
@@ -336,7 +348,12 @@ class EulerianSolver(Solver):
             self._V = np.asarray(model.linear_potential(grid.points), dtype=np.float64)
             self._C = float(model.energy_constant)
             need = n * n * np.dtype(interaction_dtype).itemsize
-            if need <= self.interaction_memory:
+            if interaction == "dense" and need > self.interaction_memory:
+                raise ValueError(f"interaction='dense' needs {need} bytes for {n} cells, more than "
+                                 f"interaction_memory = {self.interaction_memory}")
+            # "auto": a dense matrix only pays when the model's kernel is not cheaper than a dense product
+            if interaction == "dense" or (interaction == "auto" and need <= self.interaction_memory
+                                          and model.potential_cost(n, n) >= float(n) * float(n)):
                 self.dense = DenseInteraction(model, grid.points, interaction_dtype)
                 self._diag = self.dense.diag
                 edge_curv = self.dense.edge_curvature(grid.edges)
@@ -354,7 +371,7 @@ class EulerianSolver(Solver):
         self._cache: _StageEval | None = None
         self._stage_log: list[_StageEval] = []
         self.last_step: dict[str, Any] = {}
-        if self.dense is not None:
+        if self.quadratic:
             self._refresh_lambda(self._m)
 
     # ------------------------------------------------------------------ validation helpers
@@ -380,15 +397,21 @@ class EulerianSolver(Solver):
         return v
 
     # ------------------------------------------------------------------ potential and bounds
-    def _potential(self, m: np.ndarray) -> np.ndarray:
+    def _interaction_product(self, m: np.ndarray) -> np.ndarray:
+        """``K m`` between cells: the precomputed matrix, or the model's kernel on the fly."""
         if self.dense is not None:
-            return self.dense.matvec(m) + self._V
+            return self.dense.matvec(m)
+        return self.model.apply_interaction(self.grid.points, self.grid.points, m)
+
+    def _potential(self, m: np.ndarray) -> np.ndarray:
+        if self.quadratic:
+            return self._interaction_product(m) + self._V
         J, _ = self.model.potential(self.grid.points, Measure(self.grid.points, m))
         return np.asarray(J, dtype=np.float64)
 
     def _refresh_lambda(self, m: np.ndarray) -> None:
         self._lam_ref_m = m.copy()
-        self._lam_ref = lanczos_lambda_bound(self.dense.matvec, m, self._diag, self.lanczos_steps)
+        self._lam_ref = lanczos_lambda_bound(self._interaction_product, m, self._diag, self.lanczos_steps)
 
     def _lambda_reaction(self, m: np.ndarray) -> float:
         """A guaranteed upper bound on ``lambda_max(M^{1/2} K M^{1/2})``: the trace ``sum m_i K_ii``, and
@@ -398,7 +421,7 @@ class EulerianSolver(Solver):
         if not self.quadratic:
             return math.inf
         lam = float(m @ self._diag)
-        if self.dense is not None:
+        if self.quadratic:
             lam = min(lam, self._lam_ref + float(np.maximum(m - self._lam_ref_m, 0.0) @ self._diag))
         return max(lam, 0.0)
 
@@ -478,7 +501,7 @@ class EulerianSolver(Solver):
             scale = abs(F)
         return F, 64.0 * np.finfo(float).eps * scale
 
-    def advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
+    def _advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
         """Advance to ``t_end`` (see :class:`~wgf.solver.Solver`). Each step: ``dt`` is the smaller of the
         positivity bound and the reaction energy bound ``safety * 2 / (alpha Lambda_R)`` at the current
         state (never below the guaranteed energy bound); the step is accepted if every stage satisfies the
@@ -527,7 +550,7 @@ class EulerianSolver(Solver):
             self.time = t_end if last else self.time + step_dt
             self.steps += 1
             self.last_dt = step_dt
-            if self.dense is not None:
+            if self.quadratic:
                 self._maybe_refresh(m_new, C * self.cfl * (ev0.dt_fe_transport if splitting else ev0.dt_fe))
             if callback is not None and callback(self):
                 break
@@ -589,7 +612,7 @@ class EulerianSolver(Solver):
     def state_dict(self) -> dict[str, Any]:
         state = {"masses": self._m.copy(), "time": float(self.time), "steps": int(self.steps),
                  "rejected": int(self.rejected), "last_dt": float(self.last_dt)}
-        if self.dense is not None:
+        if self.quadratic:
             state["lambda_ref_masses"] = self._lam_ref_m.copy()
             state["lambda_ref"] = float(self._lam_ref)
         return state
@@ -604,7 +627,7 @@ class EulerianSolver(Solver):
         self.rejected = int(state.get("rejected", 0))
         self.last_dt = float(state.get("last_dt", 0.0))
         self._cache = None
-        if self.dense is not None:
+        if self.quadratic:
             if "lambda_ref_masses" in state:
                 self._lam_ref_m = np.array(state["lambda_ref_masses"], dtype=np.float64)
                 self._lam_ref = float(state["lambda_ref"])

@@ -34,11 +34,13 @@ import numpy as np
 from numba import njit, prange
 
 from ._parallel import serial_if_small
+from .relu_kernel_planar import relu_potential_planar
 
 __all__ = [
     "relu_kappa",
     "relu_kernel_matrix",
     "relu_potential",
+    "relu_potential_direct",
     "relu_potential_numpy",
     "relu_kappa0",
     "ntk_kernel",
@@ -260,8 +262,9 @@ def _unit_rows_padded(B: np.ndarray, rows: int, cols: int):
 def relu_potential(P: np.ndarray, Q: np.ndarray, c: np.ndarray, scale: float = 1.0, with_grad: bool = True):
     """Potential ``J(eta_i) = scale * sum_j c_j a_i a_j kappa(b_i, b_j)`` and its tangential gradient.
 
-    Numba kernel, parallel over blocks of evaluation points and streamed over tiles of atoms (no (N, M)
-    matrix is formed), vectorised over the atoms of a tile: the angle is computed branch-free with the
+    For two-dimensional inputs (``d + 1 = 3``) the sums are computed exactly in ``O((N + M) log M)`` by
+    :func:`wgf.relu_kernel_planar.relu_potential_planar`. Otherwise a Numba kernel, parallel over blocks
+    of evaluation points and streamed over tiles of atoms (no (N, M) matrix is formed), vectorised over the atoms of a tile: the angle is computed branch-free with the
     same formulas as the NumPy reference (``asin`` by a rational approximation within 1 ulp). Each point's
     sums are reduced in a fixed order, so results do not depend on the number of threads.
 
@@ -284,6 +287,17 @@ def relu_potential(P: np.ndarray, Q: np.ndarray, c: np.ndarray, scale: float = 1
     gradJ : ndarray, shape (N, d+1) or None
         Tangential gradient, 0 at the poles ``b = 0``.
     """
+    P = np.ascontiguousarray(P, dtype=np.float64)
+    if P.ndim == 2 and P.shape[1] == 3:
+        # two-dimensional inputs: the same sums, exactly, by sorted angular prefix sums in O((N+M) log M)
+        return relu_potential_planar(P, Q, c, scale, with_grad)
+    return relu_potential_direct(P, Q, c, scale, with_grad)
+
+
+def relu_potential_direct(P: np.ndarray, Q: np.ndarray, c: np.ndarray, scale: float = 1.0,
+                          with_grad: bool = True):
+    """The direct ``O(N M)`` kernel behind :func:`relu_potential`, for any input dimension (used by it for
+    ``d + 1 != 3``, and by the tests as the reference of the planar algorithm)."""
     P = np.ascontiguousarray(P, dtype=np.float64)
     Q = np.ascontiguousarray(Q, dtype=np.float64)
     c = np.ascontiguousarray(c, dtype=np.float64)

@@ -26,7 +26,8 @@ gradient follows from ``J = scale a |b| S(theta)``: ``d_a J = scale |b| S``,
 The result equals the direct sum of :func:`wgf.relu_kernel.relu_potential` up to round-off of order
 ``eps * (number of atoms) * sum_j |w_j|`` (prefix sums of terms up to ``3 pi |w_j|``), and costs a sort of
 the atoms plus two binary searches per evaluation point instead of ``N M`` kernel evaluations: the
-potential of a level-5 grid (10,242 cells) on itself takes about a millisecond instead of a second. The
+potential of a level-5 grid (10,242 cells) on itself takes milliseconds instead of a second, on one
+thread (a parallel region would cost more than the work at these sizes). The
 poles ``b = 0`` follow the convention of :mod:`wgf.relu_kernel` (J = 0, grad J = 0 there).
 """
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 __all__ = ["relu_potential_planar"]
 
@@ -80,13 +81,13 @@ def _prefix_tables(Q, c, scale):  # pragma: no cover - compiled
     return ext, pc, ps, ptc, pts, k
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _planar_kernel(P, ext, pc, ps, ptc, pts, k, with_grad, J, G):  # pragma: no cover - compiled
     N = P.shape[0]
     # totals over one copy of the atoms (the middle third)
     Ctot = pc[2 * k] - pc[k]
     Stot = ps[2 * k] - ps[k]
-    for i in prange(N):
+    for i in range(N):
         b1 = P[i, 1]
         b2 = P[i, 2]
         nb = math.sqrt(b1 * b1 + b2 * b2)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ._parallel import blas_single_threaded
 from .measure import Measure
 from .models.base import Model
 
@@ -58,14 +59,22 @@ class Solver(ABC):
     def measure(self) -> Measure:
         """The current measure ``nu_t``."""
 
-    @abstractmethod
     def advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
         """Advance the state to exactly ``t_end`` (the last step is shortened to land on it).
 
         ``callback(solver)`` is called after every step; if it returns True the solver stops at that step
         boundary, before ``t_end`` (progress bars, Ctrl-C, blow-up checks). Stopping early never changes the
         future trajectory: a later ``advance(t_end)`` takes the steps an uninterrupted call would have
-        taken, because the proposed step size is part of the state."""
+        taken, because the proposed step size is part of the state.
+
+        BLAS runs on one thread meanwhile (:func:`wgf._parallel.blas_single_threaded`): wgf parallelises
+        with Numba, and BLAS threads woken between Numba calls cost more than the small products they do."""
+        with blas_single_threaded():
+            self._advance(t_end, callback)
+
+    @abstractmethod
+    def _advance(self, t_end: float, callback: Optional[StepCallback]) -> None:
+        """The time loop behind :meth:`advance` (same contract)."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

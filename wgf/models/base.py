@@ -80,6 +80,12 @@ class Model(ABC):
     def energy(self, measure: Measure) -> float:
         """The objective ``F(nu)``."""
 
+    def potential_cost(self, n_points: int, n_atoms: int) -> float:
+        """Rough number of kernel evaluations of one :meth:`potential` call with ``n_points`` evaluation
+        points and ``n_atoms`` atoms; solvers compare it with ``n_points * n_atoms`` (a dense product) to
+        decide whether precomputing an interaction matrix pays. Default: ``n_points * n_atoms``."""
+        return float(n_points) * float(n_atoms)
+
     def predict(self, measure: Measure, x) -> np.ndarray:
         """The predictor ``h_nu`` at inputs ``x`` (models where it means something override this)."""
         raise NotImplementedError(f"{type(self).__name__} has no predictor")
@@ -104,6 +110,15 @@ class QuadraticModel(Model):
     @abstractmethod
     def interaction(self, P: np.ndarray, Q: np.ndarray) -> np.ndarray:
         """Interaction matrix ``K(eta_i, eta'_j)``, shape (N, M)."""
+
+    def apply_interaction(self, P: np.ndarray, Q: np.ndarray, c: np.ndarray, block: int = 512) -> np.ndarray:
+        """``(K c)(p_i) = sum_j K(p_i, q_j) c_j`` at points P (N, d+1) for atoms Q (M, d+1) and weights c (M,),
+        shape (N,), without holding the (N, M) matrix: rows are formed ``block`` at a time. Models with a
+        kernel that streams (or is faster) override this."""
+        out = np.empty(len(P))
+        for s in range(0, len(P), block):
+            out[s:s + block] = self.interaction(P[s:s + block], Q) @ c
+        return out
 
     @abstractmethod
     def linear_potential(self, points: np.ndarray) -> np.ndarray:

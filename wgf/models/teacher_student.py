@@ -75,6 +75,19 @@ class TeacherStudent(QuadraticModel):
     def interaction(self, P, Q):
         return relu_kernel_matrix(np.asarray(P, float), np.asarray(Q, float), self.scale)
 
+    def apply_interaction(self, P, Q, c, block: int = 512):
+        """``K c`` at points P by the streamed kernel (``block`` is unused)."""
+        return relu_potential(np.asarray(P, float), np.asarray(Q, float), np.asarray(c, float), self.scale,
+                              with_grad=False)[0]
+
+    def potential_cost(self, n_points: int, n_atoms: int) -> float:
+        """Two-dimensional inputs: ``O((N + M) log M)`` (sorted angular sums, :mod:`wgf.relu_kernel_planar`);
+        otherwise ``N M``."""
+        m = n_atoms + len(self.teacher)
+        if self.dim == 2:
+            return float(n_points + m) * float(np.log2(m + 2.0))
+        return float(n_points) * float(m)
+
     def linear_potential(self, points):
         T = self.teacher_measure
         J, _ = relu_potential(points, T.points, -T.masses, self.scale, with_grad=False)
