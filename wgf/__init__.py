@@ -7,6 +7,8 @@ from . import models, sphere
 from .certificate import OptimalityCertificate, optimality_certificate
 from .measure import Measure
 from .models import Model, QuadraticModel, TeacherStudent
+from .lagrangian import LagrangianSolver
+from .network import NetworkTrainer, initial_weights
 
 __version__ = "0.1.0"
 
@@ -14,3 +16,4 @@ __all__ = [
     "OptimalityCertificate",
     "optimality_certificate",
     "Measure", "Model", "QuadraticModel", "TeacherStudent", "models", "sphere", "__version__"]
+__all__ += ["LagrangianSolver", "NetworkTrainer", "initial_weights"]
