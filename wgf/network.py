@@ -237,7 +237,11 @@ class NetworkTrainer(Solver):
 
     # ------------------------------------------------------------------ gradients
     def _polar(self, W: np.ndarray):
-        r = np.sqrt(np.einsum("ij,ij->i", W, W))
+        with np.errstate(over="ignore"):
+            r = np.sqrt(np.einsum("ij,ij->i", W, W))
+        if not np.all(np.isfinite(r)):
+            raise FloatingPointError(
+                f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
         eta = np.zeros_like(W)
         eta[:, 0] = 1.0
         nz = r > 0
