@@ -9,6 +9,8 @@ from .measure import Measure
 from .models import Model, QuadraticModel, TeacherStudent
 from .lagrangian import LagrangianSolver
 from .network import NetworkTrainer, initial_weights
+from .distances import (HKResult, energy_difference, hellinger_kantorovich, predictor_distance,
+                        sup_potential_difference, wfr_distance)
 
 __version__ = "0.1.0"
 
@@ -17,3 +19,5 @@ __all__ = [
     "optimality_certificate",
     "Measure", "Model", "QuadraticModel", "TeacherStudent", "models", "sphere", "__version__"]
 __all__ += ["LagrangianSolver", "NetworkTrainer", "initial_weights"]
+__all__ += ["HKResult", "energy_difference", "hellinger_kantorovich", "predictor_distance",
+            "sup_potential_difference", "wfr_distance"]
