@@ -33,6 +33,12 @@ Every stage value is retracted onto the sphere (``eta <- eta/|eta|``) before J i
 is the result. Evaluating the field at the retracted point is the same as applying the method to the
 extension ``f(y) = f(y/|y|)``, a smooth field whose flow leaves the sphere invariant and coincides with the
 original on it, followed by a projection: the retraction keeps the order of the method.
+
+Smoothness. For ReLU models J is only C^{2,1} where two input weights are parallel and not differentiable
+at the poles ``b = 0`` (DESIGN §2). Crossings of parallel directions cost local errors O(dt^4), which keeps
+RK4's global order, but a particle passing close to a pole (a neuron with ``a^2 > |b|^2`` can shrink ``b``
+toward 0) lowers a fixed step's observed order (to about 1.5 for RK4 in the tests' example); the adaptive
+steppers respond by rejecting and shortening steps there.
 """
 
 from __future__ import annotations
