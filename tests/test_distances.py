@@ -157,6 +157,7 @@ def test_entropic_dirac_values_converge():
         assert abs(_slope(eps_list, e_pri) - 2) < 0.15
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SciPy on POT's L-BFGS-B options
 def test_exact_solver_against_an_independent_one():
     """Random measures on S^2 (some pairs beyond pi/2): the MM solver (epsilon = 0) agrees with POT's
     L-BFGS-B on the same objective (infinite costs replaced by 80: an entry there would cost at least

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 __all__ = ["check_real", "check_int", "check_bool", "check_choice"]
 
 
@@ -37,7 +39,7 @@ def check_int(name: str, value, *, low: int | None = None) -> int:
 
 
 def check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool,)) and not (isinstance(value, numbers.Integral) and value in (0, 1)):
+    if not isinstance(value, (bool, np.bool_)) and not (isinstance(value, numbers.Integral) and value in (0, 1)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 

@@ -242,6 +242,8 @@ class NetworkTrainer(Solver):
         if not np.all(np.isfinite(r)):
             raise FloatingPointError(
                 f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+        if r.min() > 0.0:
+            return r, W / r[:, None]
         eta = np.zeros_like(W)
         eta[:, 0] = 1.0
         nz = r > 0
