@@ -6,8 +6,17 @@ The public namespace is flat: ``wgf.Measure``, ``wgf.TeacherStudent``, ``wgf.Eul
 
 from . import exact, finite_volume, grid, models, sphere, timesteppers
 from .certificate import OptimalityCertificate, optimality_certificate
+from .distances import (
+    HKResult,
+    energy_difference,
+    hellinger_kantorovich,
+    predictor_distance,
+    sup_potential_difference,
+    wfr_distance,
+)
 from .eulerian import EulerianSolver
 from .grid import Grid, circle_grid, icosahedral_grid
+from .lagrangian import LagrangianSolver
 from .measure import Measure
 from .models import (
     EmpiricalReLU,
@@ -18,6 +27,7 @@ from .models import (
     TeacherStudent,
     spike_train,
 )
+from .network import NetworkTrainer, initial_weights
 
 __version__ = "0.1.0"
 
@@ -43,8 +53,17 @@ __all__ = [
     "timesteppers",
     "exact",
     "EulerianSolver",
+    "LagrangianSolver",
+    "NetworkTrainer",
+    "initial_weights",
     # diagnostics
     "OptimalityCertificate",
     "optimality_certificate",
+    "predictor_distance",
+    "sup_potential_difference",
+    "energy_difference",
+    "hellinger_kantorovich",
+    "wfr_distance",
+    "HKResult",
     "__version__",
 ]

@@ -1,0 +1,408 @@
+r"""Finite-width two-layer networks trained by gradient descent: the literal dynamics the theory is about.
+
+A network of width m has neurons ``w_j = (a_j, b_j)`` in R^{d+1} (``a_j`` the output weight, ``b_j`` the
+input weights, a bias feature included in ``b_j`` when the model appends one to the inputs) and predicts
+``h(x) = (1/m) sum_j a_j relu(b_j . x)``. Its measure is ``nu = (1/m) sum_j |w_j|^2 delta_{w_j/|w_j|}``
+(:meth:`wgf.Measure.from_weights`), with ``h = h_nu``. Training minimises ``G(W) = F(nu_W)`` by
+
+.. math::
+
+    w_j \leftarrow w_j - \gamma\, C\, m\,\nabla_{w_j} G(W), \qquad C = \mathrm{diag}(c_a, c_b I_d),
+    \qquad t = k\gamma ,
+
+with layer-wise step factors ``(c_a, c_b) = layer_steps`` (equal factors 1 are the mean-field scaling whose
+limit is the WFR flow with ``(alpha, beta) = (4, 1)``).
+
+The gradient through the potential (one kernel layer, no second copy of the mathematics). Let
+``j(w) = <Psi(w), grad R(h_nu)>`` (+ ``lambda |w|^2`` with weight decay), so that ``m grad_{w_j} G = grad j(w_j)``
+and ``j(eta) = J(eta | nu)`` on the sphere. ``j`` is positively 2-homogeneous, so its gradient is
+1-homogeneous and Euler's identity ``<grad j(eta), eta> = 2 j(eta)`` splits it into radial and tangential
+parts at ``eta = w/|w|``:
+
+.. math::
+
+    m\,\nabla_{w_j} G = r_j\,\big(2\,J(\eta_j)\,\eta_j + \nabla_S J(\eta_j)\big), \qquad r_j = |w_j|,
+
+with J and the tangential gradient ``grad_S J`` from ``model.potential`` for the network's measure. (With
+equal steps this is exactly the particle system ``dr/dt = -2 r J``, ``d eta/dt = -grad_S J``, i.e.
+``dm/dt = -4 J m`` for ``m_j = r_j^2/m``.) ``method="full"`` uses it with the model's exact ``F``: the
+population gradient for :class:`~wgf.models.TeacherStudent`, plain GD on the empirical risk for an
+empirical model.
+
+``method="sgd"`` (online SGD, teacher–student): every step draws a fresh mini-batch ``x_1..x_B`` with
+``model.sample_inputs``, computes ``h_i`` with :func:`wgf.relu_features.relu_features_predict`, the
+per-sample weights ``g_i = (h_i - y_i)/B`` (``y = model.target(x)``) and ``J, grad_S J`` of
+``sum_i g_i a relu(b.x_i)`` with :func:`wgf.relu_features.relu_features_potential` (+ lambda): the formula
+above is then the gradient of the mini-batch risk ``(1/2B) sum_i (h_i - y_i)^2``, an unbiased estimate
+of the population gradient.
+
+Sequential (Gauss–Seidel) layers, ``sequential=True``: the input-layer gradient
+``m grad_b G = a grad phi(b)`` (``phi(b) = <relu(b.), grad R>``, 1-homogeneous, so ``grad phi`` depends
+on ``b/|b|`` only) is multiplied by the *already updated* output weight, with the residual (``g_i``, or
+the network's potential) of the step's start:
+
+.. math::
+
+    a' = a - \gamma c_a\,(|b|\,\phi(\hat b) + 2\lambda a), \qquad
+    b' = b - \gamma c_b\,(a'\,\nabla\phi(\hat b) + 2\lambda b).
+
+``phi`` and ``grad phi`` come from the potential at the unit point ``u = (1, b/|b|)/sqrt 2``:
+``phi(b/|b|) = 2 (J(u) - lambda)`` and ``grad phi(b/|b|) = sqrt 2 (grad_S J(u) + 2 (J(u) - lambda) u)_b``.
+
+The published ICM Fig 3 loop (Bach & Chizat 2022, SGD on the teacher–student square loss) is reproduced
+exactly. It keeps ``A_j = a_j/m`` and ``B_j = b_j`` with ``h = sum_j A_j relu(B_j . x)``, initialises
+``A_j = +-1/m``, ``B_j`` uniform on the unit sphere, and per step, with a fresh batch ``X`` and residuals
+``G_i = h(x_i) - y_i``::
+
+    A <- A - (1/m) lr * (1/B) sum_i relu(B_j.x_i) G_i                 (batch mean)
+    B <- B - m lr * A_new * sum_i 1[B_j.x_i > 0] G_i x_i                (batch sum, updated A)
+
+In wgf's representation this is ``NetworkTrainer(model, weights, step_size=lr, layer_steps=(1, B),
+sequential=True, method="sgd", batch_size=B)`` with ``weights = initial_weights(m, d, kind="balanced",
+radius=sqrt(2))`` (``a_j = m A_j = +-1``, ``|b_j| = 1``): indeed ``m grad_a G = (1/B) sum_i relu(b.x_i) G_i``
+gives ``gamma c_a = lr``, and ``m grad_b G = (m A'/B) sum_i 1[b.x_i>0] G_i x_i`` gives
+``gamma c_b = lr B``. (Equivalently ``step_size = lr B, layer_steps = (1/B, 1)``.) Such unequal steps
+leave the ``(alpha, beta)`` family: compare with the PDE only at equal steps.
+
+Random numbers: a ``numpy.random.Generator`` (PCG64) seeded by ``seed``. Mini-batches are drawn in
+blocks of several batches (one call of ``model.sample_inputs``), which for row-wise samplers (Gaussian or
+spherical inputs) is the same stream as one call per batch; the state records the generator state at the
+start of the current block and the position in it, so a resumed run redraws the block and continues with
+the very same samples, whatever the stopping points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from ._validate import check_bool, check_choice, check_int, check_real
+from .measure import Measure
+from .models.base import Model
+from .relu_features import relu_features_potential, relu_features_predict
+from .solver import Solver, StepCallback
+from .sphere import sample_uniform
+
+__all__ = ["NetworkTrainer", "initial_weights", "INIT_KINDS", "TRAINING_METHODS"]
+
+INIT_KINDS = ("uniform", "balanced")
+TRAINING_METHODS = ("full", "sgd")
+
+#: Rows of inputs drawn per call of ``model.sample_inputs`` (a whole number of batches, at least one).
+_BLOCK_ROWS = 2000
+
+#: ``advance(t_end)`` takes ``floor(t_end / step_size + _ROUND_TOL)`` steps in total.
+_ROUND_TOL = 1e-9
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def initial_weights(m: int, dim: int, *, kind: str = "uniform", radius: float = 1.0,
+                    seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """Random initial neurons ``w_j = (a_j, b_j)``, shape (m, dim+1), all of norm ``radius``.
+
+    Parameters
+    ----------
+    m : int
+        Width.
+    dim : int
+        d: neurons live in R^{d+1} (``a`` in R, ``b`` in R^d).
+    kind : {"uniform", "balanced"}
+        ``"uniform"``: ``w_j = r0 eta_j`` with ``eta_j`` i.i.d. uniform on S^d, so that the network's measure
+        is an empirical sample of the uniform ``nu_0`` of mass ``r0^2``. ``"balanced"``: ``|a_j| = |b_j| =
+        r0/sqrt 2``, ``a_j`` of random sign and ``b_j`` uniform on its sphere (so ``a_j^2 - |b_j|^2 = 0``; with
+        ``radius = sqrt 2`` this is the ICM Fig 3 initialisation ``a = +-1``, ``|b| = 1``).
+    radius : float
+        ``r0 = |w_j| > 0``.
+    seed : int, Generator or None
+        Seed of the generator (None: fresh entropy).
+    """
+    m = check_int("m", m, low=1)
+    dim = check_int("dim", dim, low=1)
+    check_choice("kind", kind, INIT_KINDS)
+    r0 = check_real("radius", radius, low=0.0, low_open=True)
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        check_int("seed", seed, low=0)
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        return r0 * sample_uniform(m, dim, rng)
+    w = np.empty((m, dim + 1))
+    w[:, 0] = np.where(rng.random(m) < 0.5, -1.0, 1.0) * (r0 / _SQRT2)
+    w[:, 1:] = (r0 / _SQRT2) * sample_uniform(m, dim - 1, rng)
+    return w
+
+
+class NetworkTrainer(Solver):
+    """Gradient descent on a width-m two-layer ReLU network (see the module docstring).
+
+    Parameters
+    ----------
+    model : Model
+        The objective F; ``method="sgd"`` also needs ``model.sample_inputs(n, rng)`` and ``model.target(x)``
+        (teacher–student).
+    weights : array_like, shape (m, d+1)
+        Initial neurons ``(a_j, b_j)`` (see :func:`initial_weights`); copied.
+    step_size : float
+        gamma > 0; the time after k steps is ``k gamma``.
+    layer_steps : (float, float)
+        ``(c_a, c_b) >= 0`` multiplying the output- and input-layer components of every step.
+    sequential : bool
+        Update the output layer first and use the updated ``a`` in the input layer's gradient.
+    method : {"full", "sgd"}
+        Exact gradient of the model's F, or online SGD on fresh mini-batches.
+    batch_size : int
+        Mini-batch size B of ``"sgd"``.
+    seed : int
+        Seed of the mini-batch generator.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (m, d+1)
+        The current neurons.
+    width : int
+    steps : int
+    """
+
+    kind = "network"
+
+    def __init__(self, model: Model, weights, *, step_size: float, layer_steps=(1.0, 1.0),
+                 sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0):
+        if not isinstance(model, Model):
+            raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
+        try:
+            w = np.array(weights, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"weights must be a numeric array of shape (m, d+1): {exc}") from None
+        if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] != model.dim + 1:
+            raise ValueError(
+                f"weights must have shape (m, {model.dim + 1}) with m >= 1 for a model on S^{model.dim}, "
+                f"got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("weights contain NaN or inf")
+        self.model = model
+        self.step_size = check_real("step_size", step_size, low=0.0, low_open=True)
+        try:
+            ca, cb = layer_steps
+        except (TypeError, ValueError):
+            raise ValueError(f"layer_steps must be a pair (c_a, c_b), got {layer_steps!r}") from None
+        self.layer_steps = (check_real("layer_steps[0] (c_a)", ca, low=0.0),
+                            check_real("layer_steps[1] (c_b)", cb, low=0.0))
+        self.sequential = check_bool("sequential", sequential)
+        self.method = check_choice("method", method, TRAINING_METHODS)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.seed = check_int("seed", seed, low=0)
+        if self.method == "sgd":
+            missing = [f for f in ("sample_inputs", "target") if not callable(getattr(model, f, None))]
+            if missing:
+                raise ValueError(
+                    f"method='sgd' needs a model that samples fresh data (sample_inputs, target); "
+                    f"{type(model).__name__} lacks {', '.join(missing)}")
+        self._w = w
+        self.steps = 0
+        self._c = np.full(w.shape[1], self.layer_steps[1])
+        self._c[0] = self.layer_steps[0]
+        self._lambda = float(getattr(model, "weight_decay", 0.0))
+        # mini-batch stream
+        self._rng = np.random.default_rng(self.seed)
+        self._blocks = max(1, _BLOCK_ROWS // self.batch_size)
+        self._block: np.ndarray | None = None
+        self._block_state: dict | None = None
+        self._block_pos = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def weights(self) -> np.ndarray:
+        return self._w
+
+    @property
+    def width(self) -> int:
+        return self._w.shape[0]
+
+    @property
+    def time(self) -> float:  # type: ignore[override]
+        """``steps * step_size`` (computed, never accumulated)."""
+        return self.steps * self.step_size
+
+    @property
+    def measure(self) -> Measure:
+        return Measure.from_weights(self._w)
+
+    def balances(self) -> np.ndarray:
+        """``a_j^2 - |b_j|^2`` per neuron (m,), conserved by the gradient flow with equal layer steps
+        (``a^2/c_a - |b|^2/c_b`` with unequal ones); its mean is the measure's Q."""
+        return self._w[:, 0] ** 2 - np.einsum("ij,ij->i", self._w[:, 1:], self._w[:, 1:])
+
+    # ------------------------------------------------------------------ gradients
+    def _polar(self, W: np.ndarray):
+        with np.errstate(over="ignore"):
+            r = np.sqrt(np.einsum("ij,ij->i", W, W))
+        if not np.all(np.isfinite(r)):
+            raise FloatingPointError(
+                f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+        if r.min() > 0.0:
+            return r, W / r[:, None]
+        eta = np.zeros_like(W)
+        eta[:, 0] = 1.0
+        nz = r > 0
+        eta[nz] = W[nz] / r[nz, None]
+        return r, eta
+
+    def _from_potential(self, r, eta, J, G) -> np.ndarray:
+        """``r (2 J eta + grad_S J)`` (m, d+1)."""
+        return r[:, None] * (2.0 * J[:, None] * eta + G)
+
+    def _batch_weights(self, W, r, eta, X) -> np.ndarray:
+        """Per-sample weights ``g_i = (h_i - y_i)/B`` of the mini-batch square loss."""
+        h = relu_features_predict(eta, r * r / W.shape[0], X)
+        y = np.asarray(self.model.target(X), dtype=np.float64)
+        return (h - y) / X.shape[0]
+
+    def population_gradient(self, weights=None) -> np.ndarray:
+        """``m grad_{w_j} F`` (m, d+1) at ``weights`` (default: the current ones): the exact gradient of the
+        model's objective, ``r_j (2 J(eta_j) eta_j + grad_S J(eta_j))``."""
+        W = self._w if weights is None else np.asarray(weights, dtype=np.float64)
+        r, eta = self._polar(W)
+        J, G = self.model.potential(eta, Measure(eta, r * r / W.shape[0]))
+        return self._from_potential(r, eta, J, G)
+
+    def batch_gradient(self, X, weights=None) -> np.ndarray:
+        """``m grad_{w_j}`` of the mini-batch risk ``(1/2B) sum_i (h(x_i) - y_i)^2 + lambda nu(S^d)`` on inputs
+        ``X`` (B, dx), shape (m, d+1): the SGD direction (an unbiased estimate of :meth:`population_gradient`
+        for i.i.d. inputs)."""
+        W = self._w if weights is None else np.asarray(weights, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        r, eta = self._polar(W)
+        g = self._batch_weights(W, r, eta, X)
+        J, G = relu_features_potential(eta, X, g)
+        return self._from_potential(r, eta, J + self._lambda, G)
+
+    def _sequential_parts(self, W, X=None):
+        """``(phi(b^), grad phi(b^))`` (m,), (m, d) from the potential at ``u = (1, b^)/sqrt 2`` (see the
+        module docstring); ``X`` given: the mini-batch potential, else the model's."""
+        B = W[:, 1:]
+        rho = np.sqrt(np.einsum("ij,ij->i", B, B))
+        u = np.zeros_like(W)
+        nz = rho > 0
+        u[:, 0] = np.where(nz, 1.0 / _SQRT2, 1.0)
+        u[nz, 1:] = B[nz] / (_SQRT2 * rho[nz, None])
+        if X is None:
+            r, eta = self._polar(W)
+            J, G = self.model.potential(u, Measure(eta, r * r / W.shape[0]))
+            j = J - self._lambda
+        else:
+            r, eta = self._polar(W)
+            g = self._batch_weights(W, r, eta, X)
+            j, G = relu_features_potential(u, X, g)
+        raw_b = G[:, 1:] + 2.0 * j[:, None] * u[:, 1:]
+        return rho, 2.0 * j, _SQRT2 * raw_b
+
+    # ------------------------------------------------------------------ stepping
+    def _draw_batch(self) -> np.ndarray:
+        if self._block is None or self._block_pos == self._blocks:
+            self._block_state = self._rng.bit_generator.state
+            self._block = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng),
+                                     dtype=np.float64)
+            self._block_pos = 0
+        B = self.batch_size
+        X = self._block[self._block_pos * B:(self._block_pos + 1) * B]
+        self._block_pos += 1
+        return X
+
+    def step(self, n: int = 1) -> None:
+        """Take ``n`` steps (no callback)."""
+        n = check_int("n", n, low=0)
+        for _ in range(n):
+            self._one_step()
+
+    def _one_step(self) -> None:
+        W = self._w
+        gamma = self.step_size
+        X = self._draw_batch() if self.method == "sgd" else None
+        if not self.sequential:
+            D = self.population_gradient(W) if X is None else self.batch_gradient(X, W)
+            W_new = W - gamma * (self._c * D)
+        else:
+            ca, cb = self.layer_steps
+            rho, phi, dphi = self._sequential_parts(W, X)
+            lam = self._lambda
+            W_new = np.empty_like(W)
+            W_new[:, 0] = W[:, 0] - (gamma * ca) * (rho * phi + 2.0 * lam * W[:, 0])
+            W_new[:, 1:] = W[:, 1:] - (gamma * cb) * (W_new[:, 0:1] * dphi + 2.0 * lam * W[:, 1:])
+        if not np.all(np.isfinite(W_new)):
+            raise FloatingPointError(
+                f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+        self._w = W_new
+        self.steps += 1
+
+    def steps_until(self, t_end: float) -> int:
+        """Total number of steps after ``advance(t_end)``: ``floor(t_end / step_size + 1e-9)`` (t_end
+        rounded down to whole steps, up to a 1e-9 step so that ``t_end = k * step_size`` computed in floating
+        point gives k)."""
+        t_end = check_real("t_end", t_end, low=0.0)
+        return int(math.floor(t_end / self.step_size + _ROUND_TOL))
+
+    def _advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
+        """Take whole steps until ``steps == steps_until(t_end)`` (the time is then ``t_end`` rounded down
+        to a multiple of ``step_size``; nothing happens when already there). ``callback(self)`` after every
+        step may return True to stop there."""
+        target = self.steps_until(t_end)
+        while self.steps < target:
+            self._one_step()
+            if callback is not None and callback(self):
+                break
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, step count and the mini-batch generator (JSON string of its state at the start of the
+        current block, and the position in the block)."""
+        state = self._block_state if self._block is not None else self._rng.bit_generator.state
+        return {
+            "weights": self._w.copy(),
+            "steps": int(self.steps),
+            "rng_state": json.dumps(state),
+            "block_pos": int(self._block_pos if self._block is not None else -1),
+            "block_batches": int(self._blocks),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            w = np.array(state["weights"], dtype=np.float64)
+            steps = int(state["steps"])
+            rng_state = json.loads(state["rng_state"])
+            pos = int(state["block_pos"])
+            blocks = int(state["block_batches"])
+        except KeyError as exc:
+            raise ValueError(f"state is missing the entry {exc.args[0]!r}") from None
+        if w.shape != self._w.shape:
+            raise ValueError(f"state has weights of shape {w.shape}, this trainer has {self._w.shape}")
+        if blocks != self._blocks:
+            raise ValueError(f"state drew {blocks} batches per block, this trainer draws {self._blocks}")
+        self._w = w
+        self.steps = steps
+        self._rng.bit_generator.state = rng_state
+        if pos < 0:
+            self._block, self._block_state, self._block_pos = None, None, 0
+        else:
+            self._block_state = self._rng.bit_generator.state
+            self._block = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng),
+                                     dtype=np.float64)
+            self._block_pos = pos
+
+    # ------------------------------------------------------------------ output
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """The measure's points and masses and the raw weights (m, d+1)."""
+        out = super().snapshot()
+        out["weights"] = self._w.copy()
+        return out
+
+    def diagnostics(self) -> dict[str, float]:
+        out = super().diagnostics()
+        out["width"] = float(self.width)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"NetworkTrainer(m={self.width}, d={self.model.dim}, method={self.method!r}, "
+                f"step_size={self.step_size:g}, layer_steps={self.layer_steps}, t={self.time:.6g})")
