@@ -88,6 +88,37 @@ def _transposed_inputs(X: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- kernels
+@njit(inline="always")
+def _preactivations4(B, j, XT, s0, S, z0, z1, z2, z3):  # pragma: no cover - compiled
+    """``z_q[i] = B_{j+q} . x_{s0+i}`` for the four neurons j..j+3 and the samples of a tile (i < S): each
+    input row loaded serves four neurons, four input coordinates per pass (register blocking). Inlined
+    into the kernels, so it takes their fastmath flags."""
+    kp = B.shape[1]
+    for i in range(S):
+        z0[i] = 0.0
+        z1[i] = 0.0
+        z2[i] = 0.0
+        z3[i] = 0.0
+    for l in range(0, kp, 4):
+        x0 = XT[l][s0:s0 + S]
+        x1 = XT[l + 1][s0:s0 + S]
+        x2 = XT[l + 2][s0:s0 + S]
+        x3 = XT[l + 3][s0:s0 + S]
+        b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
+        b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
+        b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
+        b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
+        for i in range(S):
+            xa = x0[i]
+            xb = x1[i]
+            xc = x2[i]
+            xd = x3[i]
+            z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
+            z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
+            z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
+            z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
+
+
 @njit(cache=True, parallel=True, fastmath={"contract"})
 def _predict_kernel(B, w, XT, out):  # pragma: no cover - compiled
     """``out_i = sum_j w_j relu(B_j . x_i)`` for B (M', k'), M' a multiple of 4 (zero rows and w_j = 0 pad),
@@ -104,30 +135,7 @@ def _predict_kernel(B, w, XT, out):  # pragma: no cover - compiled
         z2 = np.empty(S)
         z3 = np.empty(S)
         for j in range(0, Mp, 4):
-            # z_q = b_{j+q} . x for the four neurons j..j+3, four input coordinates per pass
-            for i in range(S):
-                z0[i] = 0.0
-                z1[i] = 0.0
-                z2[i] = 0.0
-                z3[i] = 0.0
-            for l in range(0, kp, 4):
-                x0 = XT[l][s0:s0 + S]
-                x1 = XT[l + 1][s0:s0 + S]
-                x2 = XT[l + 2][s0:s0 + S]
-                x3 = XT[l + 3][s0:s0 + S]
-                b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
-                b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
-                b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
-                b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
-                for i in range(S):
-                    xa = x0[i]
-                    xb = x1[i]
-                    xc = x2[i]
-                    xd = x3[i]
-                    z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
-                    z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
-                    z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
-                    z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
+            _preactivations4(B, j, XT, s0, S, z0, z1, z2, z3)
             w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
             for i in range(S):
                 v0 = z0[i]
@@ -164,29 +172,7 @@ def _potential_kernel(B, XT, g, with_grad, SA, SB):  # pragma: no cover - compil
             gg = g[s0:s0 + S]
             for q in range(0, _BLOCK, 4):
                 j = p0 + q
-                for i in range(S):
-                    z0[i] = 0.0
-                    z1[i] = 0.0
-                    z2[i] = 0.0
-                    z3[i] = 0.0
-                for l in range(0, kp, 4):
-                    x0 = XT[l][s0:s0 + S]
-                    x1 = XT[l + 1][s0:s0 + S]
-                    x2 = XT[l + 2][s0:s0 + S]
-                    x3 = XT[l + 3][s0:s0 + S]
-                    b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
-                    b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
-                    b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
-                    b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
-                    for i in range(S):
-                        xa = x0[i]
-                        xb = x1[i]
-                        xc = x2[i]
-                        xd = x3[i]
-                        z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
-                        z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
-                        z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
-                        z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
+                _preactivations4(B, j, XT, s0, S, z0, z1, z2, z3)
                 # u_i = g_i relu'(z_i) (kept in place of z), and sum_i u_i z_i = sum_i g_i relu(z_i)
                 c0 = 0.0
                 c1 = 0.0
