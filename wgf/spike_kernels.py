@@ -178,6 +178,15 @@ def _series(t, family, a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _cosine(P, i, Q, j):  # pragma: no cover - compiled
+    """``<P_i, Q_j>`` clamped to [-1, 1] (rounding can push unit vectors' products just outside)."""
+    t = 0.0
+    for k in range(P.shape[1]):
+        t += P[i, k] * Q[j, k]
+    return min(1.0, max(-1.0, t))
+
+
+@njit(cache=True)
 def _zonal_potential_row(i, P, Q, c, a, b, family, with_grad, J, G):  # pragma: no cover - compiled
     """J[i] and G[i] for evaluation point i (a sequential loop over the atoms)."""
     D = P.shape[1]
@@ -188,13 +197,7 @@ def _zonal_potential_row(i, P, Q, c, a, b, family, with_grad, J, G):  # pragma: 
         cj = c[j]
         if cj == 0.0:
             continue
-        t = 0.0
-        for k in range(D):
-            t += P[i, k] * Q[j, k]
-        if t > 1.0:
-            t = 1.0
-        elif t < -1.0:
-            t = -1.0
+        t = _cosine(P, i, Q, j)
         f, fp = _series(t, family, a, b)
         acc += cj * f
         if with_grad:
@@ -233,13 +236,7 @@ def _zonal_matrix_kernel(P, Q, a, family, out):  # pragma: no cover - compiled
     M = Q.shape[0]
     for i in prange(N):
         for j in range(M):
-            t = 0.0
-            for k in range(D):
-                t += P[i, k] * Q[j, k]
-            if t > 1.0:
-                t = 1.0
-            elif t < -1.0:
-                t = -1.0
+            t = _cosine(P, i, Q, j)
             f, _ = _series(t, family, a, a)
             out[i, j] = f
 
