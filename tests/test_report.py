@@ -67,7 +67,9 @@ def test_report_numbers_come_from_the_file(tmp_path):
     Controller.new(case, tmp_path / "r.h5", quiet=True).run()
     text, figures = report(tmp_path / "r.h5")
     assert [f.name for f in figures] == ["r_energy.png"]
-    rows = {line.split()[0]: line.split() for line in text.splitlines()[3:]}
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("---")) + 1
+    rows = {line.split()[0]: line.split() for line in lines[start:] if line.strip()}
     with h5py.File(tmp_path / "r.h5", "r") as f:
         for name in ("a", "b"):
             g = f[name]
