@@ -527,8 +527,8 @@ def _whole_steps(path: str, key: str, value: Any, t: np.ndarray, quantum: float,
         near = max(1.0, float(k[i])) * quantum
         what = "the final time" if key == "final" else ("times" if isinstance(value, list) else "it")
         raise _bad(path, key, value, f"{what} must be whole multiples of the network step {quantum:g} "
-                   f"({source}) so that every network run stops exactly there; {float(t[i]):.17g} is not "
-                   f"(nearest: {near:.17g})")
+                   f"({source}) so that every network run stops exactly there; {float(t[i]):.12g} is not "
+                   f"(nearest: {near:.12g})")
     return k * quantum
 
 
@@ -540,7 +540,7 @@ def _parse_time(table: dict, quantum: float | None = None, source: str = "") -> 
     p = "time"
     check_keys(p, table, ["final", "snapshots", "records", "spacing", "first", "checkpoint_interval",
                           "checkpoint_wall"], {"final": "the final time, a number > 0"})
-    final = check_number(p, "final", table["final"], positive=True)
+    final = given_final = check_number(p, "final", table["final"], positive=True)
     if quantum is not None:
         final = float(_whole_steps(p, "final", table["final"], np.array([final]), quantum, source)[0])
     spacing = check_choice(p, "spacing", table.get("spacing", "log"), ["log", "linear"])
@@ -553,7 +553,7 @@ def _parse_time(table: dict, quantum: float | None = None, source: str = "") -> 
     def times(key: str, default: int) -> np.ndarray:
         v = table.get(key, default)
         if isinstance(v, list):
-            t = _time_list(p, key, v, final)
+            t = _time_list(p, key, v, given_final)
             return t if quantum is None else _whole_steps(p, key, v, t, quantum, source)
         n = check_int(p, key, v, minimum=1, maximum=MAX_COUNT)
         if spacing == "log":
@@ -576,8 +576,7 @@ def _parse_time(table: dict, quantum: float | None = None, source: str = "") -> 
         if quantum is not None:
             dt = float(_whole_steps(p, "checkpoint_interval", table["checkpoint_interval"], np.array([dt]),
                                     quantum, source)[0])
-            k = round(dt / quantum)
-            ckpt = k * quantum * np.arange(1, n + 1)
+            ckpt = (round(dt / quantum) * np.arange(1, n + 1)) * quantum
         else:
             ckpt = dt * np.arange(1, n + 1)
         ckpt = ckpt[ckpt < final * (1 - 1e-12)]
