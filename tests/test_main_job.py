@@ -200,7 +200,7 @@ def test_networks_only_case_reports_that_it_is_not_the_pde(tmp_path):
     the report says why these networks are not the (4, 1) PDE and that there is no reference."""
     text = SMALL.split("[eulerian]")[0].replace('teacher = "teacher.csv"', f'teacher = "{TEACHER.as_posix()}"')
     text += ("[network]\nwidths = [3, 6]\nseeds = [8]\ninit = \"balanced\"\nradius = 1.4142135623730951\n"
-             "step_size = 0.02\nlayer_steps = [1.0, 4.0]\nsequential = true\nmethod = \"sgd\"\nbatch_size = 4\n")
+             "step_size = 0.02\nlayer_steps = [1.0, 4.0]\nsequential = true\n")
     (tmp_path / "fig2.toml").write_text(text)
     assert run_main(["run", str(tmp_path / "fig2.toml"), "-o", str(tmp_path / "o.h5"), "-q"])[0] == 0
     rc, out, _ = run_main(["report", str(tmp_path / "o.h5"), "--no-figures"])
