@@ -294,6 +294,7 @@ def density_figure(points: np.ndarray, densities: Sequence[tuple[str, np.ndarray
     polys = sphere_cell_polygons(P, pole)
     idx = np.array([i for i, _ in polys])
     verts = [v for _, v in polys]
+    sizes = [len(v) for v in verts]
     n = len(densities)
     fig = _figure(7.6, 3.3 * n + 0.5, layout="constrained")
     fig.get_layout_engine().set(rect=(0.03, 0.0, 0.97, 1.0))  # room for the latitude labels
@@ -302,8 +303,13 @@ def density_figure(points: np.ndarray, densities: Sequence[tuple[str, np.ndarray
         ax = fig.add_subplot(n, 1, row + 1, projection="mollweide")
         vals = np.maximum(np.asarray(rho, float), norm.vmin if top > 0 else -np.inf)
         colours = cmap(norm(vals[idx]))
-        pc = PolyCollection(verts, facecolors=colours, edgecolors=colours, linewidths=0.15)
-        ax.add_collection(pc)
+        # project the (already subdivided) polygons once, with one call, and draw them in the axes' affine
+        # frame: through transData matplotlib would interpolate and project every path again (minutes for
+        # a few thousand cells)
+        xy = np.split(ax.transProjection.transform(np.concatenate(verts)), np.cumsum(sizes)[:-1])
+        pc = PolyCollection(xy, facecolors=colours, edgecolors=colours, linewidths=0.15,
+                            transform=ax.transAffine + ax.transAxes)
+        ax.add_collection(pc, autolim=False)
         if marks is not None:
             mlon, mlat = map_coordinates(np.asarray(marks[0], float), pole)
             for lo, la, sgn in zip(mlon, mlat, np.asarray(marks[1], float)):

@@ -422,7 +422,7 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
                                              title=f"{group} at t = {_g(t, '.4g')}"))
             first = rows[names[0]]
             ptitle = (f"m = {first.params['m']} (seed {first.params.get('seed')})" if first.solver == "network"
-                      else f"{group} (N = {len(sets[0][2])})")
+                      else f"{group}: the PDE, N = {len(sets[0][2])}")
             panels.append((ptitle, sets[:1]))
     panels.sort(key=lambda p: p[0].startswith("m = ") is False)  # networks by width, then the PDE's particles
     if len(panels) > 1:
