@@ -266,3 +266,22 @@ def test_sigkill_of_a_real_run_then_resume_is_bit_for_bit(tmp_path):
     assert rc == 0, err
     assert_same_output(tmp_path / "base.h5", out)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["base.h5", "kill.toml", "out.h5", "teacher.csv"]
+
+
+def test_a_real_network_that_blows_up_is_stopped_with_its_last_good_state(tmp_path):
+    """A step size far too large: the network's weights overflow (FloatingPointError from the trainer); the
+    run stops with the time, the step and the cause, exit status 1, the last good state kept."""
+    text = SMALL.split("[eulerian]")[0].replace('teacher = "teacher.csv"', f'teacher = "{TEACHER.as_posix()}"')
+    text = text.replace("final = 0.6", "final = 400.0").replace("snapshots = [0.3, 0.6]", "snapshots = 2")
+    text += "[network]\nwidths = [4]\nstep_size = 2.0\n"
+    (tmp_path / "blow.toml").write_text(text)
+    rc, out, err = run_main(["run", str(tmp_path / "blow.toml"), "-o", str(tmp_path / "b.h5"), "-q"])
+    assert rc == 1 and out == ""
+    assert "numerical blow-up in run 'network_m0004_s0' at t = " in err and "reduce step_size" in err
+    assert "Traceback" not in err and "Warning" not in err
+    with wgf.io.OutputReader(tmp_path / "b.h5") as r:
+        r.check()
+        a = r.run_attrs("network_m0004_s0")
+        assert a["failed"].startswith("numerical blow-up") and not a["completed"]
+        _, state = r.checkpoint("network_m0004_s0")
+        assert np.all(np.isfinite(state["weights"])) and 0 < state["steps"] < 200

@@ -321,7 +321,9 @@ class Controller:
                 self._stop_reason, self._blowup = None, None
                 self._good = [(_copy_state(solver.state_dict()), float(solver.time), int(solver.steps))]
                 try:
-                    solver.advance(t, self._callback)
+                    # overflow on the way to a blow-up is reported by the checks below, not as warnings
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        solver.advance(t, self._callback)
                 except (BlowUp, FloatingPointError) as exc:  # the solvers raise FloatingPointError on overflow
                     self._blowup = (str(exc) or "the solver detected a blow-up", float(solver.time),
                                     int(solver.steps))
