@@ -16,8 +16,22 @@ def icm_fig2_teacher(seed: int = 3) -> np.ndarray:
     return np.column_stack([a, b])
 
 
+def d100_teacher(seed: int = 100, m0: int = 10, dx: int = 100) -> np.ndarray:
+    """The ICM review's Fig 3 setting (dx = 100, m0 = 10): output weights uniform in {-1, +1}, input
+    weights uniform on the unit sphere S^{dx-1}, drawn with NumPy's default_rng(seed)."""
+    rng = np.random.default_rng(seed)
+    a = rng.choice([-1.0, 1.0], size=m0)
+    b = rng.standard_normal((m0, dx))
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    return np.column_stack([a, b])
+
+
 if __name__ == "__main__":
     w = icm_fig2_teacher()
     np.savetxt("data/teacher_fig2.csv", w, delimiter=",", fmt="%.17g",
                header="a,b1,b2  (ICM review Fig 2 setting, numpy default_rng(3); see data/make_teachers.py)")
     print(w)
+    w = d100_teacher()
+    np.savetxt("data/teacher_d100.csv", w, delimiter=",", fmt="%.17g",
+               header="a,b1..b100  (dx = 100, m0 = 10, numpy default_rng(100); see data/make_teachers.py)")
+    print(w.shape, w[:, 0])

@@ -338,3 +338,59 @@ def test_the_documented_example_case_is_valid(fakes):
     assert [r.name for r in case.runs] == ["eulerian", "lagrangian", "network_m0010_s0", "network_m0010_s1",
                                            "network_m0100_s0", "network_m0100_s1"]
     case.check_buildable()
+
+
+# ------------------------------------------------------------------------------------------- whole steps
+def _net(step, **kw):
+    return {"widths": [3], "step_size": step, **kw}
+
+
+def test_output_times_land_on_whole_network_steps():
+    """Counted times are rounded to multiples k * q of the network step q (at least one step, merged where
+    they coincide), and a real network advanced to each stop is exactly there: what is recorded as time t is
+    the state after t / q steps."""
+    from wgf.network import NetworkTrainer
+    q = 0.03
+    case = parse(toy_case(toy=None, network=_net(q), time={"final": 0.9, "snapshots": 4, "records": 25,
+                                                            "first": 0.001, "checkpoint_interval": 0.27}))
+    ts = case.time
+    assert ts.quantum == q and ts.final == 30 * q
+    for arr in (ts.record_times, ts.snapshot_times, ts.checkpoint_times):
+        k = np.rint(arr / q)
+        assert np.array_equal(arr, k * q) and np.all(k >= 1) and np.all(np.diff(arr) > 0)
+    assert ts.record_times[0] == q and len(ts.record_times) < 25  # log times below one step merged
+    assert np.array_equal(ts.checkpoint_times, q * np.array([9.0, 18.0, 27.0]))
+    solver = case.runs[0].build().solver
+    assert isinstance(solver, NetworkTrainer)
+    for t, *_ in ts.stops:
+        solver.advance(t)
+        assert solver.time == t and solver.steps == round(t / q)
+    # without network runs nothing is rounded
+    free = parse(toy_case(time={"final": 0.9, "snapshots": 4, "records": 25, "first": 0.001})).time
+    assert free.quantum is None and free.record_times[0] == 0.001 and len(free.record_times) == 25
+
+
+def test_sections_with_commensurate_steps_use_the_largest():
+    case = parse(toy_case(toy=None, network=[_net(0.01), _net(0.03, widths=[4])],
+                          time={"final": 0.6, "snapshots": 2, "records": 5}))
+    assert case.time.quantum == 0.03
+    small = next(r for r in case.runs if r.params["step_size"] == 0.01).build().solver
+    for t, *_ in case.time.stops:  # the finer network reaches every stop in whole steps too
+        small.advance(t)
+        assert math.isclose(small.time, t, rel_tol=1e-12, abs_tol=1e-15) and small.steps == round(t / 0.01)
+
+
+@pytest.mark.parametrize("time, network, expected", [
+    ({"final": 1.0}, _net(0.03), r"\[time\] final = 1.0: the final time must be whole multiples of the network "
+     r"step 0.03 \(\[network\] step_size\) .*nearest: 0.99"),
+    ({"final": 0.9, "snapshots": [0.1, 0.9]}, _net(0.03), r"\[time\] snapshots = \[0.1, 0.9\]: times must be whole "
+     r"multiples of the network step 0.03 .*0.1 is not \(nearest: 0.09"),
+    ({"final": 0.9, "records": [0.01]}, _net(0.03), r"records = \[0.01\]: .*0.01 is not \(nearest: 0.03"),
+    ({"final": 0.9, "checkpoint_interval": 0.1}, _net(0.03), r"checkpoint_interval = 0.1: it must be whole "
+     r"multiples of the network step 0.03"),
+    ({"final": 0.6}, [_net(0.02), _net(0.03, widths=[4])], r"\[network\[1\]\] step_size = 0.02: the network step "
+     r"sizes of a case must divide one another.*\[network\[2\]\] step_size = 0.03 is not a whole multiple"),
+])
+def test_times_off_the_network_steps_are_errors(time, network, expected):
+    msg = error_of(toy_case(toy=None, network=network, time=time))
+    assert re.search(expected, msg), msg

@@ -82,7 +82,8 @@ def test_python_m_wgf_run_then_report(tmp_path):
     rc, out, err = run_main(["report", str(tmp_path / "out.h5")])
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("toy case") and "dist to fine" in lines[1]
+    header = next(line for line in lines if line.startswith("run "))
+    assert lines[0].startswith("toy case") and "dist to fine" in header
     coarse = next(line for line in lines if line.startswith("coarse"))
     fine = next(line for line in lines if line.startswith("fine"))
     assert "(reference)" in fine and "completed" in coarse
@@ -107,7 +108,7 @@ def test_main_runs_fake_solvers_and_reports_every_figure(tmp_path, monkeypatch):
     assert rc == 0, err
     assert "dist to eulerian" in out and "network_m0016_s1" in out and "m=16,seed=1" in out
     names = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert names == ["all_density_eulerian.png", "all_distance.png", "all_energy.png",
+    assert names == ["all_density_eulerian.png", "all_distance.png", "all_energy.png", "all_particles.png",
                      "all_particles_lagrangian.png", "all_particles_network_m0004.png",
                      "all_particles_network_m0016.png"]
     rc, out2, _ = run_main(["report", str(tmp_path / "all.h5"), "--no-figures", "-q"])

@@ -113,7 +113,8 @@ def test_second_ctrl_c_aborts_and_keeps_the_last_checkpoint(baseline, tmp_path):
     assert os.listdir(tmp_path) == ["o.h5"]
     with io.OutputReader(p) as r:
         r.check()
-        assert r.checkpoint("toy")[0]["step"] < nsteps // 2
+        ck = r.checkpoint("toy")  # None when aborted before the run's first checkpoint (t = 0.4)
+        assert ck is None or ck[0]["step"] < nsteps // 2
     HOOKS["keyboard_at_step"] = None
     assert resume(p).status == "completed"
     assert_same_output(base, p)

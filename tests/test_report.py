@@ -67,7 +67,9 @@ def test_report_numbers_come_from_the_file(tmp_path):
     Controller.new(case, tmp_path / "r.h5", quiet=True).run()
     text, figures = report(tmp_path / "r.h5")
     assert [f.name for f in figures] == ["r_energy.png"]
-    rows = {line.split()[0]: line.split() for line in text.splitlines()[3:]}
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("---")) + 1
+    rows = {line.split()[0]: line.split() for line in lines[start:] if line.strip()}
     with h5py.File(tmp_path / "r.h5", "r") as f:
         for name in ("a", "b"):
             g = f[name]
@@ -80,3 +82,50 @@ def test_report_numbers_come_from_the_file(tmp_path):
         Fa, Fb = f["a/energy"][-1], f["b/energy"][-1]
     assert rows["a"][-1] == "(reference)"
     assert math.isclose(float(rows["b"][-1]), abs(Fa - Fb), rel_tol=1e-3)
+
+
+@pytest.mark.parametrize("pole", [0, 1, 2])
+def test_map_polygons_of_voronoi_cells_converge_to_the_cell_areas(pole):
+    """In Lambert's equal-area coordinates (longitude, sin latitude) a planar area is the spherical area,
+    so every cell's map polygon (unwrapped about its generator, polar cells closed along the map's edge)
+    must enclose its Voronoi cell's area; edges are great-circle arcs sampled ``subdivide`` times, chords
+    in the map plane, so the error falls as subdivide^-2."""
+    from scipy.spatial import SphericalVoronoi
+    pts = sphere.sample_uniform(300, 2, 5)  # generic: cells across the antimeridian and around the poles
+    areas = SphericalVoronoi(pts, 1.0, np.zeros(3)).calculate_areas()
+    subs = [2, 4, 8, 16]
+    errors = []
+    for sub in subs:
+        polys = plots.sphere_cell_polygons(pts, pole, subdivide=sub)
+        first: dict = {}
+        for i, v in polys:
+            first.setdefault(i, v)
+        assert sorted(first) == list(range(len(pts)))
+        assert len(polys) > len(pts)  # the cells across the antimeridian are drawn twice
+        x = [v[:, 0] for _, v in sorted(first.items())]
+        y = [np.sin(v[:, 1]) for _, v in sorted(first.items())]
+        a = np.array([abs(0.5 * np.sum(u * np.roll(w, -1) - np.roll(u, -1) * w)) for u, w in zip(x, y)])
+        errors.append(np.max(np.abs(a / areas - 1)))
+    slope = np.polyfit(np.log(subs), np.log(errors), 1)[0]
+    assert -2.4 < slope < -1.6, (slope, errors)
+    assert errors[-1] < 1e-2
+
+
+def test_more_figures_on_synthetic_measures(tmp_path):
+    rng = np.random.default_rng(3)
+    teacher = np.array([[1.0, 0.6, 0.8], [-1.0, -1.0, 0.0]])
+    panels = []
+    for m in (5, 50):
+        nu = Measure.from_weights(rng.standard_normal((m, 3)))
+        panels.append((f"m = {m}", [("seed 0", nu.points, nu.masses)]))
+    png(plots.particle_panels(panels, tmp_path / "panels.png", teacher=teacher, title="two widths"))
+    from wgf import icosahedral_grid
+    g = icosahedral_grid(2)
+    T = Measure.from_weights(teacher, scale=1.0)
+    dens = [("t = 5", np.exp(5.0 * (g.points @ T.points[0])))]
+    png(plots.density_figure(g.points, dens, tmp_path / "maps.png", pole=0, marks=(T.points, teacher[:, 0]),
+                             axis_labels=("longitude: direction of b", "latitude: arcsin a"), title="maps"))
+    with pytest.raises(ValueError, match="pole must be 0, 1 or 2"):
+        plots.density_figure(g.points, dens, tmp_path / "bad.png", pole=3)
+    png(plots.distance_figure([10, 10, 100, 100], [0.3, 0.2, 0.1, 0.05], tmp_path / "dist.png",
+                              earlier=[("t = 0", [10, 100], [0.2, 0.06])], floors=[("grid", 0.04)], label="t = 1"))

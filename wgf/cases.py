@@ -63,6 +63,13 @@ checked here; before an output file is created every run is constructed once
 a ``name``). A network run's seed gives two independent seeds (``numpy.random.SeedSequence(seed).spawn(2)``)
 for ``initial_weights`` and for the trainer (SGD sampling).
 
+Whole steps. A network run advances in whole steps of its ``step_size`` and cannot stop in between, so in
+a case with network sections every output time is a whole multiple of the network step (of the largest
+one when sections differ; the step sizes must then divide one another): ``final``, explicit time lists
+and ``checkpoint_interval`` must be whole multiples (a :class:`CaseError` names the nearest one), and
+counted times (``snapshots = 10``) are rounded to the nearest multiple, at least one step, merged where
+they coincide (a count may then give fewer times). What every run records as time t is its state at t.
+
 Extension: :func:`register_model` and :func:`register_solver` add model types and solver sections;
 modules listed (comma-separated) in the environment variable ``WGF_PLUGINS`` are imported by the command
 line before it reads a case (:func:`load_plugins`), so that a plugin's types also work for ``wgf run``,
@@ -474,13 +481,17 @@ INITIAL_TYPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 # ---------------------------------------------------------------------------------------------- time
 @dataclass
 class TimeSpec:
-    """Output times of a case: every run stops exactly at ``stops`` (sorted, starting at 0)."""
+    """Output times of a case: every run stops exactly at ``stops`` (sorted, starting at 0).
+
+    ``quantum`` is the time step of the case's network runs (None without them): every output time is
+    then a whole multiple ``k * quantum`` of it (see :func:`parse_case`)."""
 
     final: float
     record_times: np.ndarray
     snapshot_times: np.ndarray
     checkpoint_times: np.ndarray
     checkpoint_wall: float
+    quantum: float | None = None
 
     @property
     def stops(self) -> list[tuple[float, bool, bool, bool]]:
@@ -502,11 +513,36 @@ class TimeSpec:
         return [tuple(s) for s in out]  # type: ignore[misc]
 
 
-def _parse_time(table: dict) -> TimeSpec:
+#: Relative tolerance (in units of the quantum) within which a time counts as a whole number of steps.
+QUANTUM_TOL = 1e-9
+
+
+def _whole_steps(path: str, key: str, value: Any, t: np.ndarray, quantum: float, source: str) -> np.ndarray:
+    """Times ``t`` given explicitly as whole multiples ``k * quantum`` (k >= 1), or a CaseError naming the
+    first one that is not, with the nearest multiple."""
+    k = np.rint(t / quantum)
+    bad = (k < 1) | (np.abs(t - k * quantum) > QUANTUM_TOL * quantum)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        near = max(1.0, float(k[i])) * quantum
+        what = "the final time" if key == "final" else ("times" if isinstance(value, list) else "it")
+        raise _bad(path, key, value, f"{what} must be whole multiples of the network step {quantum:g} "
+                   f"({source}) so that every network run stops exactly there; {float(t[i]):.12g} is not "
+                   f"(nearest: {near:.12g})")
+    return k * quantum
+
+
+def _parse_time(table: dict, quantum: float | None = None, source: str = "") -> TimeSpec:
+    """Parse ``[time]``. With ``quantum`` (the network runs' step, ``source`` naming where it is set) every
+    time lands on a whole step: the final time, explicit lists and ``checkpoint_interval`` must be whole
+    multiples of it, and counted times are rounded to the nearest multiple (at least one step; repeated
+    ones merged, so a count may give fewer times)."""
     p = "time"
     check_keys(p, table, ["final", "snapshots", "records", "spacing", "first", "checkpoint_interval",
                           "checkpoint_wall"], {"final": "the final time, a number > 0"})
-    final = check_number(p, "final", table["final"], positive=True)
+    final = given_final = check_number(p, "final", table["final"], positive=True)
+    if quantum is not None:
+        final = float(_whole_steps(p, "final", table["final"], np.array([final]), quantum, source)[0])
     spacing = check_choice(p, "spacing", table.get("spacing", "log"), ["log", "linear"])
     if "first" in table and spacing != "log":
         raise _bad(p, "first", table["first"], "applies only to spacing = \"log\"")
@@ -517,11 +553,17 @@ def _parse_time(table: dict) -> TimeSpec:
     def times(key: str, default: int) -> np.ndarray:
         v = table.get(key, default)
         if isinstance(v, list):
-            return _time_list(p, key, v, final)
+            t = _time_list(p, key, v, given_final)
+            return t if quantum is None else _whole_steps(p, key, v, t, quantum, source)
         n = check_int(p, key, v, minimum=1, maximum=MAX_COUNT)
         if spacing == "log":
-            return np.geomspace(first, final, n) if n > 1 else np.array([final])
-        return np.linspace(final / n, final, n)
+            t = np.geomspace(first, final, n) if n > 1 else np.array([final])
+        else:
+            t = np.linspace(final / n, final, n)
+        if quantum is None:
+            return t
+        k = np.unique(np.maximum(np.rint(t / quantum), 1.0))
+        return k * quantum
 
     records = times("records", 100)
     snaps = times("snapshots", 10)
@@ -531,10 +573,32 @@ def _parse_time(table: dict) -> TimeSpec:
         n = int(math.floor(final / dt))
         if n > MAX_COUNT:
             raise _bad(p, "checkpoint_interval", dt, f"gives more than {MAX_COUNT} checkpoints; use a larger one")
-        ckpt = dt * np.arange(1, n + 1)
-        ckpt = ckpt[ckpt < final]
+        if quantum is not None:
+            dt = float(_whole_steps(p, "checkpoint_interval", table["checkpoint_interval"], np.array([dt]),
+                                    quantum, source)[0])
+            ckpt = (round(dt / quantum) * np.arange(1, n + 1)) * quantum
+        else:
+            ckpt = dt * np.arange(1, n + 1)
+        ckpt = ckpt[ckpt < final * (1 - 1e-12)]
     wall = check_number(p, "checkpoint_wall", table.get("checkpoint_wall", 300.0), positive=True)
-    return TimeSpec(final, records, snaps, ckpt, wall)
+    return TimeSpec(final, records, snaps, ckpt, wall, quantum)
+
+
+def _time_quantum(runs: list["RunSpec"]) -> tuple[float, str] | None:
+    """The common time step of the runs that take whole steps (``RunSpec.time_step``), and where it is set:
+    the largest step, which every other step must divide."""
+    stepped = [r for r in runs if r.time_step is not None]
+    if not stepped:
+        return None
+    big = max(stepped, key=lambda r: r.time_step)
+    q = float(big.time_step)
+    for r in stepped:
+        ratio = q / r.time_step
+        if abs(ratio - round(ratio)) > QUANTUM_TOL * ratio:
+            raise CaseError(f"{_where(r.section, 'step_size')} = {_fmt(r.time_step)}: the network step sizes of a "
+                            f"case must divide one another, so that output times land on whole steps of every "
+                            f"run; [{big.section}] step_size = {_fmt(q)} is not a whole multiple of it")
+    return q, f"[{big.section}] step_size"
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -549,7 +613,8 @@ class BuiltRun:
 @dataclass
 class RunSpec:
     """One solver run of a case: its group name, solver kind, parameters (stored as attributes) and a
-    builder. ``build()`` converts constructor errors into :class:`CaseError`."""
+    builder. ``build()`` converts constructor errors into :class:`CaseError`. ``time_step`` is set for runs
+    that can only stop on whole steps (networks)."""
 
     name: str
     kind: str
@@ -558,6 +623,8 @@ class RunSpec:
     builder: Callable[[], BuiltRun]
     table: dict = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    #: The run advances in whole steps of this size (networks): output times are multiples of it.
+    time_step: float | None = None
 
     def build(self) -> BuiltRun:
         try:
@@ -728,6 +795,8 @@ def _expand_network(case: "Case", path: str, table: dict) -> list[RunSpec]:
                         f"[initial] type = {_fmt(case.initial.type)}")
     radius = (check_number(path, "radius", table["radius"], positive=True) if "radius" in table
               else math.sqrt(case.initial.mass))
+    step = kwargs.get("step_size")
+    step = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else None
     prefix = run_name(path, table, "network" if path == "network" else path.replace("[", "_").rstrip("]"))
     wd = max(4, len(str(max(widths))))
     takes_seed = "seed" in inspect.signature(cls).parameters
@@ -741,7 +810,7 @@ def _expand_network(case: "Case", path: str, table: dict) -> list[RunSpec]:
                 return BuiltRun(cls(case.model, w, **extra, **kwargs))
             runs.append(RunSpec(f"{prefix}_m{m:0{wd}d}_s{seed}", "network", path,
                                 {"m": m, "seed": seed, "init": init, "radius": radius, **kwargs}, build, table,
-                                aliases={"kind": "init"}))
+                                aliases={"kind": "init"}, time_step=step))
     return runs
 
 
@@ -920,6 +989,9 @@ def parse_case(text: str, *, name: str = "case", base_dir: Path | str | None = N
     if not case.runs:
         raise CaseError("no solver sections: add at least one of " +
                         ", ".join(f"[{s}]" for s in SOLVER_SECTIONS))
+    quantum = _time_quantum(case.runs)
+    if quantum is not None:
+        case.time = _parse_time(check_table("time", raw["time"]), *quantum)
     names = [r.name for r in case.runs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

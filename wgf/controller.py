@@ -3,18 +3,20 @@
 The controller owns the time loop (PyClaw's solver/controller split) and drives every solver through the
 :class:`~wgf.solver.Solver` interface alone. The runs of a case are advanced one after the other. Each run
 stops exactly at the case's output times (:attr:`wgf.cases.TimeSpec.stops`: t = 0, the record, snapshot
-and checkpoint times, the final time): it records the diagnostics there, stores snapshots, and writes a
-checkpoint at every snapshot and checkpoint time, at the end of the run and at least every
-``[time] checkpoint_wall`` seconds. A wall-clock checkpoint, Ctrl-C (SIGINT) and SIGTERM stop the solver at
+and checkpoint times, the final time): it records the diagnostics there, keeps snapshots, and writes a
+checkpoint (with the records and snapshots taken since the previous one) at every checkpoint time
+(``[time] checkpoint_interval``), at the end of the run and at least every ``[time] checkpoint_wall``
+seconds. (A checkpoint rewrites the whole file, so a case of many short runs writes about one per run.) A wall-clock checkpoint, Ctrl-C (SIGINT) and SIGTERM stop the solver at
 a step boundary through the step callback; neither changes the trajectory (the Solver contract), so a run
 interrupted anywhere and resumed with ``wgf run --resume`` writes exactly the file an uninterrupted run
 writes (attributes holding wall-clock times aside).
 
 After every step the callback checks the solver's state (every float array of ``state_dict()`` finite,
-its measure a valid nonnegative measure) and keeps a copy of the last good state; a failed check, a
-:class:`~wgf.solver.BlowUp` raised by the solver or a non-finite energy or mass at a record stops the run
-with a message naming the time, the step and the cause, and the checkpoint then holds the last good
-state. The other runs of the case still run.
+and its measure a valid nonnegative measure unless the solver guarantees that a finite state gives one,
+:attr:`~wgf.solver.Solver.finite_state_is_valid`) and keeps a copy of the last good state; a failed check, a
+:class:`~wgf.solver.BlowUp` (or FloatingPointError) raised by the solver or a non-finite energy or mass at
+a record stops the run with a message naming the time, the step and the cause, and the checkpoint then
+holds the last good state. The other runs of the case still run.
 """
 
 from __future__ import annotations
@@ -207,6 +209,8 @@ class Controller:
         for k, v in state.items():
             if isinstance(v, np.ndarray) and v.dtype.kind in "fc" and not np.all(np.isfinite(v)):
                 return f"non-finite values (NaN or inf) in the state array '{k}'"
+        if getattr(solver, "finite_state_is_valid", False):
+            return None
         try:
             solver.measure
         except ValueError as exc:
@@ -317,8 +321,10 @@ class Controller:
                 self._stop_reason, self._blowup = None, None
                 self._good = [(_copy_state(solver.state_dict()), float(solver.time), int(solver.steps))]
                 try:
-                    solver.advance(t, self._callback)
-                except BlowUp as exc:
+                    # overflow on the way to a blow-up is reported by the checks below, not as warnings
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        solver.advance(t, self._callback)
+                except (BlowUp, FloatingPointError) as exc:  # the solvers raise FloatingPointError on overflow
                     self._blowup = (str(exc) or "the solver detected a blow-up", float(solver.time),
                                     int(solver.steps))
                 if self._blowup is not None:
@@ -342,7 +348,7 @@ class Controller:
             st.next_stop += 1
             if st.next_stop == len(stops):
                 st.completed = True
-            if (snap or ckpt or st.completed or self._signal is not None
+            if (ckpt or st.completed or self._signal is not None
                     or _time.monotonic() - self._last_ckpt >= self.case.time.checkpoint_wall):
                 self._commit(st, solver)
             self._update_bar(solver, force=True)

@@ -279,6 +279,7 @@ class EulerianSolver(Solver):
     """
 
     kind = "eulerian"
+    finite_state_is_valid = True  # a step with a negative mass is rejected; fixed cell centres
 
     def __init__(self, model: Model, grid: Grid, masses=None, *, alpha: float = 4.0, beta: float = 1.0,
                  scheme: str = "upwind", stepper: str = "ssprk2", cfl: float = 0.9, energy_safety: float = 0.9,

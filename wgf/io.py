@@ -19,18 +19,26 @@ file is readable with plain h5py::
                      failed ("" or the blow-up message), order (int), section (the TOML section),
                      params (JSON of the run's parameters; scalar ones are also attributes of their own),
                      wall_seconds (compute time so far)
-        time   (T,) float64             record times: t = 0, the case's record and snapshot times, T
+        time   (T,) float64             record times: t = 0, the case's record and snapshot times, T (with
+                                        network runs in the case, whole multiples of the network step)
         step   (T,) int64               solver steps taken at each record
-        energy (T,) float64             F(nu_t); beside it every other scalar of Solver.diagnostics()
-        mass, Q, ... (T,) float64       (total mass, the invariant Q, min_J...)
+        energy (T,) float64             F(nu_t); beside it every other scalar of Solver.diagnostics():
+        mass, Q, ... (T,) float64       mass and the invariant Q for every run; eulerian: min_J, min_mass,
+                                        dt, dt_cfl, dt_energy, steps, rejected; lagrangian: dt, rejected,
+                                        evaluations; network: width
         snapshots/<k:06d>/              the k-th stored state, attributes time and step, datasets of
-                                        Solver.snapshot(): points (N, d+1) and masses (N,) (grids: the cell
-                                        masses; density = masses / grid/volumes)
-        grid/points (N, d+1), grid/volumes (N,)   static geometry of grid-based runs
+                                        Solver.snapshot(): points (N, d+1) and masses (N,) of nu_t (eulerian:
+                                        the cell centres and masses, and densities = masses / grid/volumes;
+                                        network: also weights (m, d+1), the neurons w_j = (a_j, b_j))
+        grid/points (N, d+1), grid/volumes (N,)   static geometry of grid-based runs (a Lagrangian run from
+                                        a grid quadrature stores the grid its particles started from)
         checkpoint/                     the state to resume from, attributes time, step, next_stop (index of
                                         the next output time), n_records, n_snapshots; checkpoint/state/<name>
                                         holds Solver.state_dict() entries, each with attribute kind ("array",
-                                        "float", "int", "bool", "str" or "bigint") restoring its exact type
+                                        "float", "int", "bool", "str" or "bigint") restoring its exact type.
+                                        Written at the case's checkpoint times, at the end of the run and
+                                        at least every [time] checkpoint_wall seconds (records and snapshots
+                                        are written with it)
 
 Atomicity: the output file is never modified in place. :func:`commit` copies the current file into a
 temporary file in the same directory (``.<name>.<pid>.<n>.tmp``), applies the changes, fsyncs it and

@@ -99,6 +99,7 @@ class LagrangianSolver(Solver):
     """
 
     kind = "lagrangian"
+    finite_state_is_valid = True  # masses exp(l_k) >= 0, points retracted onto the sphere
 
     def __init__(self, model: Model, measure: Measure, *, alpha: float = 4.0, beta: float = 1.0,
                  stepper: str = "rk4", dt: float | None = None, rtol: float = 1e-6, atol: float = 1e-9):

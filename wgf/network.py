@@ -167,6 +167,7 @@ class NetworkTrainer(Solver):
     """
 
     kind = "network"
+    finite_state_is_valid = True  # masses |w_j|^2/m >= 0, points w_j/|w_j|
 
     def __init__(self, model: Model, weights, *, step_size: float, layer_steps=(1.0, 1.0),
                  sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0):

@@ -47,12 +47,18 @@ class Solver(ABC):
         Current time t.
     steps : int
         Number of steps taken.
+    finite_state_is_valid : bool
+        Whether a finite state always gives a valid measure (the solver keeps masses nonnegative and points
+        on the sphere by construction).
     """
 
     kind: str = ""
     model: Model
     time: float = 0.0
     steps: int = 0
+    #: True when every state with finite arrays gives a valid measure (nonnegative masses, unit points), so
+    #: that the controller's per-step health check need not build the measure (it checks finiteness only).
+    finite_state_is_valid: bool = False
 
     @property
     @abstractmethod
