@@ -6,6 +6,7 @@ The public namespace is flat: ``wgf.Measure``, ``wgf.TeacherStudent``, ``wgf.Eul
 
 from . import exact, finite_volume, grid, models, sphere, timesteppers
 from .certificate import OptimalityCertificate, optimality_certificate
+from .certificate import certificate_unavailable
 from .eulerian import EulerianSolver
 from .grid import Grid, circle_grid, icosahedral_grid
 from .measure import Measure
@@ -46,5 +47,6 @@ __all__ = [
     # diagnostics
     "OptimalityCertificate",
     "optimality_certificate",
+    "certificate_unavailable",
     "__version__",
 ]
