@@ -40,6 +40,13 @@ radii ``r_i`` (every point of ``C_i`` within geodesic distance ``r_i`` of ``p_i`
 * ``"auto"``: ``"homogeneous"`` where the model declares it (d <= 3), else ``"curvature"`` where the
   model provides ``potential_curvature``, else ``"lipschitz"``.
 
+Local refinement (``refine`` rounds, "lipschitz" and "curvature"): a cell whose lower bound is below
+``min(0, smallest J evaluated)`` is replaced by children covering its ball ``B(p_i, r_i)``: on S^1, 8 points
+of radius ``r_i/8``; on S^2, the images under the exponential map at ``p_i`` of a 4 x 4 square grid of
+the tangent disc, of radius ``r_i/(2 sqrt 2)`` each (``exp_p`` does not increase distances within the ball
+of radius pi). Cells whose bound is already above that value cannot lower the certificate and are kept,
+so near the minimisers of J the radius shrinks geometrically at a cost of a few points per round.
+
 A local optimisation from the best evaluation points only gives an *upper* bound on ``min J``; it is
 reported beside the guaranteed one (``min_J_local``), never used in the certificate. The floating-point
 error of the computed ``J`` values (of order ``N eps`` times the total variation of the kernel sums) is
@@ -66,7 +73,7 @@ import numpy as np
 
 from .measure import Measure
 from .models.base import Model
-from .sphere import covering_point_set, retract
+from .sphere import covering_point_set, exp_map, retract
 
 __all__ = [
     "OptimalityCertificate",
@@ -138,6 +145,38 @@ def covering(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n_points (covering size) must be an integer >= 2, got {n!r}")
     return _cached_covering(int(n), int(d))
+
+
+#: Children per refined cell: 8 on S^1 (radius r/8), 4 x 4 on S^2 (radius sqrt2 r/4).
+_REFINE_CHILDREN = {1: 8, 2: 16}
+
+
+def _children(points: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points and radii covering the geodesic balls ``B(p_i, r_i)`` (see the module docstring).
+
+    S^1: 8 points at angular offsets ``(j + 1/2) r/4 - r`` with radius ``r/8``. S^2: the square grid of
+    spacing ``r/2`` on ``[-r, r]^2`` in the tangent plane at ``p``, mapped by the exponential map, radius
+    ``r/(2 sqrt2)`` (half the diagonal of a grid square): every ``x`` in the ball is ``exp_p(w)`` with
+    ``|w| <= r``, within ``|w - u| <= r/(2 sqrt2)`` of a grid point ``u``, and ``exp_p`` is
+    distance-nonincreasing on the ball of radius pi (its differential is the identity radially and
+    ``sin|u|/|u| <= 1`` across)."""
+    d = points.shape[1] - 1
+    k = 8 if d == 1 else 4
+    off = ((np.arange(k) + 0.5) * (2.0 / k) - 1.0)  # offsets in units of r
+    if d == 1:
+        th = np.arctan2(points[:, 1], points[:, 0])[:, None] + off[None, :] * radii[:, None]
+        cp = np.stack([np.cos(th), np.sin(th)], axis=-1).reshape(-1, 2)
+        return cp, np.repeat(radii / k, k)
+    e = np.eye(3)[np.argmin(np.abs(points), axis=1)]
+    t1 = e - np.sum(e * points, axis=1, keepdims=True) * points
+    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
+    t2 = np.cross(points, t1)
+    a, b = np.meshgrid(off, off, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    w = radii[:, None, None] * (a[None, :, None] * t1[:, None, :] + b[None, :, None] * t2[:, None, :])
+    p = np.repeat(points, k * k, axis=0)
+    cp = exp_map(p, w.reshape(-1, 3))
+    return cp, np.repeat(radii * (math.sqrt(2.0) / k), k * k)
 
 
 def local_minimum_of_potential(model: Model, measure: Measure, starts: np.ndarray, iterations: int = 60):
@@ -223,6 +262,8 @@ def optimality_certificate(
     minimiser_mass: float | None = None,
     local_starts: int = 8,
     method: str = "auto",
+    refine: int = 0,
+    refine_budget: int = 65536,
 ) -> OptimalityCertificate:
     """Bound ``F(nu) - F*`` from above (see the module docstring).
 
@@ -242,6 +283,11 @@ def optimality_certificate(
     local_starts : int
         Number of best evaluation points refined by local optimisation (for ``min_J_local``; 0: none).
     method : {"auto", "lipschitz", "curvature", "homogeneous"}
+    refine : int
+        Rounds of local refinement ("lipschitz" and "curvature"): the cells whose lower bound is below
+        ``min(0, smallest J evaluated)`` are replaced by children of smaller radius (see the module
+        docstring), at most ``refine_budget`` new points per round, the lowest cells first.
+    refine_budget : int
 
     Returns
     -------
@@ -253,8 +299,9 @@ def optimality_certificate(
         If the model or the dimension admits no certificate (the message says why).
     """
     model.check_measure(measure)
-    if isinstance(local_starts, bool) or not isinstance(local_starts, (int, np.integer)) or local_starts < 0:
-        raise ValueError(f"local_starts must be an integer >= 0, got {local_starts!r}")
+    for name, v, lo in (("local_starts", local_starts, 0), ("refine", refine, 0), ("refine_budget", refine_budget, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     if not hasattr(model, "potential_lipschitz"):
         raise ValueError(f"{type(model).__name__} provides no Lipschitz bound on its potential")
     method = _resolve_method(model, method)
@@ -284,14 +331,40 @@ def optimality_certificate(
         pts[:, 0] = np.where(g > 0, -1.0, 1.0) / math.sqrt(2.0)
     else:
         pts, radii = covering(n_points, d)
-        Jp, Gp = model.potential(pts, measure)
-        cell = Jp - L * radii
         if method == "curvature":
             curv = float(model.potential_curvature(measure))
-            second = Jp - np.linalg.norm(Gp, axis=1) * radii - 0.5 * curv * radii * radii
-            cell = np.maximum(cell, second)
+
+        def bounds(P, r):
+            Jp, Gp = model.potential(P, measure)
+            cell = Jp - L * r
+            if method == "curvature":
+                cell = np.maximum(cell, Jp - np.linalg.norm(Gp, axis=1) * r - 0.5 * curv * r * r)
+            return Jp, cell
+
+        Jp, cell = bounds(pts, radii)
+        grid_vals, seen_pts = [Jp], [pts]
+        n_eval = len(pts)
+        for _ in range(refine):
+            upper = min(0.0, min(float(v.min()) for v in grid_vals))
+            sel = np.flatnonzero(cell < upper)
+            if sel.size == 0:
+                break
+            per = _REFINE_CHILDREN[d]
+            if sel.size * per > refine_budget:  # refine the lowest cells within the budget
+                sel = sel[np.argsort(cell[sel], kind="stable")[: max(1, refine_budget // per)]]
+            cp, cr = _children(pts[sel], radii[sel])
+            cJ, ccell = bounds(cp, cr)
+            keep = np.ones(len(pts), dtype=bool)
+            keep[sel] = False
+            pts = np.concatenate([pts[keep], cp])
+            radii = np.concatenate([radii[keep], cr])
+            cell = np.concatenate([cell[keep], ccell])
+            grid_vals.append(cJ)
+            seen_pts.append(cp)
+            n_eval += len(cp)
         lower = float(np.min(cell))
-        grid_vals = Jp
+        grid_vals = np.concatenate(grid_vals)
+        pts = np.concatenate(seen_pts)
     Jnu, _ = model.potential(measure.points, measure) if measure.size else (np.zeros(0), None)
     integral = measure.integrate(Jnu)
     min_grid = float(grid_vals.min())
@@ -313,5 +386,5 @@ def optimality_certificate(
         gap_bound=float(gap),
         method=method,
         curvature=curv,
-        n_points=int(len(radii)),
+        n_points=int(n_eval if method != "homogeneous" else len(radii)),
     )
