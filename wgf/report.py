@@ -1,8 +1,9 @@
 """``wgf report OUT.h5``: the comparison table of an output file, and its figures written beside it.
 
 For every run: its status, the time reached, the steps, F at the first and last record, the mass, the
-drift of the invariant Q, and the predictor distance ``model.distance`` between its last snapshot and the
-reference run's (``[compare] reference``) at the same time. Figures (:mod:`wgf.plots`), named after the
+drift of the invariant Q, the last optimality-certificate gap recorded (the bound on ``F(nu_t) - F*`` at
+the last snapshot, :mod:`wgf.certificate`; "-" where the model admits none), and the predictor distance
+``model.distance`` between its last snapshot and the reference run's (``[compare] reference``) at the same time. Figures (:mod:`wgf.plots`), named after the
 file ``OUT.h5``: ``OUT_energy.png`` (F against t, all runs), ``OUT_distance.png`` (distance to the reference
 against the width m, when there are network runs), ``OUT_particles_<run or width>.png`` (network widths,
 all seeds on one panel; Lagrangian runs), ``OUT_density_<run>.png`` (grid runs).
@@ -40,6 +41,7 @@ class RunSummary:
     energy: float = math.nan
     mass: float = math.nan
     q_drift: float = math.nan
+    certificate: float = math.nan
     distance: float = math.nan
     snapshot_time: float = math.nan
 
@@ -104,6 +106,10 @@ def summarize(r: OutputReader) -> Summary:
                 row.mass = float(s["mass"][-1])
             if "Q" in s:
                 row.q_drift = abs(float(s["Q"][-1]) - float(s["Q"][0]))
+            if "certificate_gap" in s:
+                gaps = s["certificate_gap"][np.isfinite(s["certificate_gap"])]
+                if gaps.size:
+                    row.certificate = float(gaps[-1])
         rows.append(row)
     reference = case.reference if case is not None else None
     if case is not None and reference is not None:
@@ -144,12 +150,13 @@ def format_table(summary: Summary) -> str:
     """The comparison table as text."""
     ref = summary.reference or "-"
     head = ["run", "solver", "parameters", "status", "t", "steps", "F(0)", "F(t)", "mass(t)", "|dQ|",
-            f"dist to {ref}"]
+            "cert gap", f"dist to {ref}"]
     body = []
     for row in summary.rows:
         dist = "(reference)" if row.name == summary.reference else _g(row.distance, ".3e")
         body.append([row.name, row.solver, _short_params(row), row.status, _g(row.time, ".4g"), str(row.steps),
-                     _g(row.energy0), _g(row.energy), _g(row.mass, ".5g"), _g(row.q_drift, ".2e"), dist])
+                     _g(row.energy0), _g(row.energy), _g(row.mass, ".5g"), _g(row.q_drift, ".2e"),
+                     _g(row.certificate, ".3e"), dist])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     lines = [f"{summary.title}  [{summary.path.name}: {summary.status}]",
              "  ".join(h.ljust(w) for h, w in zip(head, widths)),
