@@ -5,7 +5,7 @@ The public namespace is flat: ``wgf.Measure``, ``wgf.TeacherStudent``, ``wgf.Eul
 """
 
 from . import exact, finite_volume, grid, models, sphere, timesteppers
-from .certificate import OptimalityCertificate, optimality_certificate
+from .certificate import OptimalityCertificate, certificate_unavailable, optimality_certificate
 from .distances import (
     HKResult,
     energy_difference,
@@ -65,5 +65,6 @@ __all__ = [
     "hellinger_kantorovich",
     "wfr_distance",
     "HKResult",
+    "certificate_unavailable",
     "__version__",
 ]

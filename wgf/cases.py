@@ -13,7 +13,9 @@ A case is parsed and validated completely before anything is written: every mist
     inputs = "gaussian"                  #   the case file (loaded, then embedded in the output file);
     weight_decay = 0.0                   #   other keys are the model constructor's keyword arguments
                                          # (empirical_relu: X and y, or data = "file.csv" with columns
-                                         #  x_1..x_dx, y)
+                                         #  x_1..x_dx, y; spike_deconvolution: positions and weights, or
+                                         #  spikes = "file.csv" with columns x_0..x_d, w, and degree,
+                                         #  weight_decay, normalization, noise, rng)
 
     [initial]                            # optional (default: uniform, mass 1)
     type = "uniform"                     # uniform on the sphere
@@ -53,6 +55,14 @@ A case is parsed and validated completely before anything is written: every mist
     [compare]                            # optional
     reference = "eulerian"               # the run other runs are compared with (default: first
                                          # eulerian run, else first lagrangian run)
+
+    [diagnostics]                        # optional
+    certificate = true                   # record the optimality certificate at every snapshot (datasets
+                                         # certificate_gap, min_J_lower, min_J_grid, integral_J), where
+                                         # the model admits one (wgf.certificate); false: never
+    certificate_points = 4096            # covering size (of S^d, or S^(d-1) for "homogeneous")
+    certificate_method = "auto"          # auto | lipschitz | curvature | homogeneous
+    certificate_refine = 0               # rounds of local refinement near the minima of J (0..40)
 
 Solver sections pass their remaining keys to the solver's constructor: they are checked against its
 keyword parameters (``inspect.signature``; an unknown key gets a difflib suggestion) and a ``ValueError``
@@ -98,6 +108,7 @@ from .solver import Solver
 
 __all__ = [
     "CaseError", "Case", "RunSpec", "BuiltRun", "TimeSpec", "InitialSpec", "ModelType", "SolverSection",
+    "DiagnosticsSpec",
     "MODEL_TYPES", "SOLVER_SECTIONS", "INITIAL_TYPES", "register_model", "register_solver",
     "load_case", "parse_case", "load_plugins", "solver_kwargs", "bundled_cases_dir", "bundled_cases",
     "PLUGINS_ENV", "check_keys", "check_table", "check_number", "check_int", "check_choice", "check_string",
@@ -439,11 +450,30 @@ def _split_data(table: dict, arrays: dict) -> dict:
     return table
 
 
+def _split_spikes(table: dict, arrays: dict) -> dict:
+    """``spikes = "file.csv"`` (columns x_0..x_d, w: a unit vector and a weight per row) -> positions,
+    weights."""
+    table = dict(table)
+    if "spikes" in arrays:
+        if "positions" in table or "weights" in table:
+            raise CaseError("[model] give either spikes (columns x_0..x_d, w) or positions and weights, not both")
+        D = arrays.pop("spikes")
+        if D.shape[1] < 3:
+            raise CaseError(f"[model] spikes: need at least 3 columns (a unit vector of S^1 or S^2 and a "
+                            f"weight), got shape {D.shape}")
+        arrays["positions"], arrays["weights"] = np.ascontiguousarray(D[:, :-1]), np.ascontiguousarray(D[:, -1])
+        del table["spikes"]
+        table["positions"], table["weights"] = arrays["positions"], arrays["weights"]
+    return table
+
+
 MODEL_TYPES: dict[str, ModelType] = {
     "teacher_student": ModelType("teacher_student", _models_attr("TeacherStudent"), arrays={"teacher": 2}),
     "empirical_relu": ModelType("empirical_relu", _models_attr("EmpiricalReLU"), arrays={"X": 2, "y": 1},
                                 extra_keys={"data": 2}, prepare=_split_data),
-    "spike_deconvolution": ModelType("spike_deconvolution", _models_attr("SpikeDeconvolution")),
+    "spike_deconvolution": ModelType("spike_deconvolution", _models_attr("SpikeDeconvolution"),
+                                     arrays={"positions": 2, "weights": 1}, extra_keys={"spikes": 2},
+                                     prepare=_split_spikes),
 }
 
 
@@ -476,6 +506,50 @@ class InitialSpec:
 INITIAL_TYPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "uniform": lambda points: np.ones(points.shape[0]),
 }
+
+
+# ---------------------------------------------------------------------------------------------- diagnostics
+#: Largest covering size accepted for the certificate (the Voronoi cells of S^2 take seconds per 10^5).
+MAX_CERTIFICATE_POINTS = 2**22
+
+
+@dataclass
+class DiagnosticsSpec:
+    """The ``[diagnostics]`` section: the optimality certificate recorded at snapshot times.
+
+    ``certificate`` turns it on (default) or off; ``points`` is the covering size, ``method`` the
+    lower-bound method and ``refine`` the rounds of local refinement of
+    :func:`wgf.optimality_certificate`. ``unavailable`` is None, or why the case's model admits no
+    certificate (then nothing is recorded)."""
+
+    certificate: bool = True
+    points: int = 4096
+    method: str = "auto"
+    refine: int = 0
+    unavailable: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate and self.unavailable is None
+
+
+def _parse_diagnostics(table: Any, model: Model) -> DiagnosticsSpec:
+    from .certificate import CERTIFICATE_METHODS, certificate_unavailable
+
+    p = "diagnostics"
+    table = check_table(p, table)
+    check_keys(p, table, ["certificate", "certificate_points", "certificate_method", "certificate_refine"])
+    on = table.get("certificate", True)
+    if not isinstance(on, bool):
+        raise _bad(p, "certificate", on, f"expected a boolean (true or false), got {_typename(on)}")
+    points = check_int(p, "certificate_points", table.get("certificate_points", 4096), minimum=2,
+                       maximum=MAX_CERTIFICATE_POINTS)
+    method = check_choice(p, "certificate_method", table.get("certificate_method", "auto"), CERTIFICATE_METHODS)
+    refine = check_int(p, "certificate_refine", table.get("certificate_refine", 0), minimum=0, maximum=40)
+    why = certificate_unavailable(model, method)
+    if on and why is not None and method != "auto":
+        raise _bad(p, "certificate_method", method, f"not available for this model: {why}")
+    return DiagnosticsSpec(on, points, method, refine, why)
 
 
 # ---------------------------------------------------------------------------------------------- time
@@ -820,7 +894,7 @@ register_solver("network", _expand_network)
 
 
 # ---------------------------------------------------------------------------------------------- case
-TOP_KEYS = ("title", "description", "model", "initial", "flow", "time", "compare")
+TOP_KEYS = ("title", "description", "model", "initial", "flow", "time", "compare", "diagnostics")
 
 
 @dataclass
@@ -845,6 +919,8 @@ class Case:
         Name of the reference run for distances.
     data : dict
         ``"section.key" -> array`` loaded from files (embedded in the output file).
+    diagnostics : DiagnosticsSpec
+        The ``[diagnostics]`` section.
     """
 
     text: str
@@ -861,6 +937,7 @@ class Case:
     reference: str | None
     data: dict[str, np.ndarray]
     raw: dict
+    diagnostics: DiagnosticsSpec = field(default_factory=DiagnosticsSpec)
 
     def run(self, name: str) -> RunSpec:
         for r in self.runs:
@@ -972,8 +1049,10 @@ def parse_case(text: str, *, name: str = "case", base_dir: Path | str | None = N
     initial = _parse_initial(raw.get("initial", {}))
     alpha, beta = _parse_flow(raw.get("flow", {}))
     tspec = _parse_time(check_table("time", raw["time"]))
+    diagnostics = _parse_diagnostics(raw.get("diagnostics", {}), model)
     case = Case(text=text, name=name, title=title, description=description, model=model, dim=int(model.dim),
-                initial=initial, alpha=alpha, beta=beta, time=tspec, runs=[], reference=None, data=data, raw=raw)
+                initial=initial, alpha=alpha, beta=beta, time=tspec, runs=[], reference=None, data=data, raw=raw,
+                diagnostics=diagnostics)
     for section, spec in SOLVER_SECTIONS.items():
         if section not in raw:
             continue

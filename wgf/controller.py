@@ -11,6 +11,15 @@ a step boundary through the step callback; neither changes the trajectory (the S
 interrupted anywhere and resumed with ``wgf run --resume`` writes exactly the file an uninterrupted run
 writes (attributes holding wall-clock times aside).
 
+At every snapshot time the controller also records the optimality certificate of the run's measure
+(:func:`wgf.optimality_certificate`, covering size and method from the case's ``[diagnostics]``): the
+datasets ``certificate_gap`` (the bound on ``F(nu_t) - F*``), ``min_J_lower`` (the guaranteed lower bound
+on ``min J``), ``min_J_grid`` (the smallest J evaluated, an upper bound on ``min J``) and ``integral_J``
+(``int J dnu_t``), NaN at records that are not snapshots (a certificate costs a covering evaluation). It is
+a deterministic function of the measure, so resumed runs record the same values. Where the model admits
+no certificate (no minimiser, no certified covering of S^d, no Lipschitz bound) nothing is recorded and
+the reason is printed once.
+
 After every step the callback checks the solver's state (every float array of ``state_dict()`` finite,
 and its measure a valid nonnegative measure unless the solver guarantees that a finite state gives one,
 :attr:`~wgf.solver.Solver.finite_state_is_valid`) and keeps a copy of the last good state; a failed check, a
@@ -34,6 +43,7 @@ import numpy as np
 
 from . import io
 from .cases import Case, CaseError, RunSpec, parse_case
+from .certificate import optimality_certificate
 from .solver import BlowUp, Solver
 
 __all__ = ["Controller", "Outcome", "EXIT_CODES"]
@@ -109,6 +119,7 @@ class Controller:
         self._energy = math.nan
         self._checkpointed: tuple[str, float, int] | None = None
         self._committed_status = ""
+        self._certificate_note = False
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -234,12 +245,33 @@ class Controller:
         self._update_bar(solver)
         return False
 
-    def _record(self, st: _RunState, solver: Solver) -> str | None:
+    def _certificate(self, solver: Solver) -> dict[str, float]:
+        """The certificate series at a snapshot (empty where the case's model admits none)."""
+        spec = self.case.diagnostics
+        if not spec.enabled:
+            return {}
+        c = optimality_certificate(self.case.model, solver.measure, n_points=spec.points, local_starts=0,
+                                   method=spec.method, refine=spec.refine)
+        return {"certificate_gap": c.gap_bound, "min_J_lower": c.min_J_lower, "min_J_grid": c.min_J_grid,
+                "integral_J": c.integral_J}
+
+    def _note_certificate(self) -> None:
+        spec = self.case.diagnostics
+        if spec.certificate and spec.unavailable is not None and not self._certificate_note:
+            self._certificate_note = True
+            self._log(f"no optimality certificate is recorded: {spec.unavailable}")
+
+    def _record(self, st: _RunState, solver: Solver, snapshot: bool = False) -> str | None:
         try:
             diag = solver.diagnostics()
             values = {_series_name(k): float(v) for k, v in diag.items()}
         except (ValueError, TypeError, ArithmeticError) as exc:
             return f"the diagnostics failed: {exc}"
+        if snapshot:
+            try:
+                values.update(self._certificate(solver))
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                return f"the optimality certificate failed: {exc}"
         for key in ("energy", "mass"):
             if key in values and not math.isfinite(values[key]):
                 return f"{'F' if key == 'energy' else 'the total mass'} = {values[key]} is not finite"
@@ -304,6 +336,7 @@ class Controller:
         """Advance one run to the final time; returns "completed", "failed" or "signal"."""
         built = st.spec.build()
         solver = built.solver
+        self._note_certificate()
         if st.started:
             solver.load_state_dict(st.state)
             st.state = None
@@ -336,7 +369,7 @@ class Controller:
                         return "signal"
                     continue
             if rec or snap:
-                cause = self._record(st, solver)
+                cause = self._record(st, solver, snapshot=snap)
                 if cause is not None:
                     good = self._good[0] if len(self._good) == 2 else None
                     self._fail(st, solver, cause, float(solver.time), int(solver.steps), good)

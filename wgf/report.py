@@ -5,7 +5,8 @@ The text report has four parts:
 1. the case's title and description (which says what the case shows and, for reproductions that are not
    the PDE, why);
 2. one row per run: its status, the time reached, the steps, F at the first and last record, the mass, the
-   drift of the invariant Q, and the predictor distance ``model.distance`` (exact K-norm for population
+   drift of the invariant Q, the last optimality-certificate gap recorded (the bound on ``F(nu_t) - F*`` at
+   the last snapshot, :mod:`wgf.certificate`; "-" where the model admits none), and the predictor distance ``model.distance`` (exact K-norm for population
    models) between its last snapshot and the reference run's (``[compare] reference``: by default the
    first Eulerian run, else the first Lagrangian one) at the same time;
 3. the networks per width m at the final time: seeds, F (mean and standard deviation over seeds) and the
@@ -61,6 +62,7 @@ class RunSummary:
     energy: float = math.nan
     mass: float = math.nan
     q_drift: float = math.nan
+    certificate: float = math.nan
     distance: float = math.nan
     snapshot_time: float = math.nan
     #: distance of the last snapshot to the last snapshot (at the same time) of the reference and of every
@@ -195,6 +197,10 @@ def summarize(r: OutputReader) -> Summary:
                 row.mass = float(s["mass"][-1])
             if "Q" in s:
                 row.q_drift = abs(float(s["Q"][-1]) - float(s["Q"][0]))
+            if "certificate_gap" in s:
+                gaps = s["certificate_gap"][np.isfinite(s["certificate_gap"])]
+                if gaps.size:
+                    row.certificate = float(gaps[-1])
         rows.append(row)
     summary = Summary(r.path, str(attrs.get("title", "")), str(attrs.get("status", "?")), None, rows, notes, case,
                       description=case.description if case is not None else "")
@@ -316,13 +322,14 @@ def format_table(summary: Summary) -> str:
     if summary.description:
         lines += textwrap.wrap(" ".join(summary.description.split()), 100)
     lines.append("")
-    head = ["run", "solver", "parameters", "status", "t", "steps", "F(0)", "F(t)", "mass(t)", "|dQ|"]
+    head = ["run", "solver", "parameters", "status", "t", "steps", "F(0)", "F(t)", "mass(t)", "|dQ|", "cert gap"]
     if ref is not None:
         head.append(f"dist to {ref}")
     body = []
     for row in summary.rows:
         cells = [row.name, row.solver, _short_params(row), row.status, _g(row.time, ".4g"), str(row.steps),
-                 _g(row.energy0), _g(row.energy), _g(row.mass, ".5g"), _g(row.q_drift, ".2e")]
+                 _g(row.energy0), _g(row.energy), _g(row.mass, ".5g"), _g(row.q_drift, ".2e"),
+                 _g(row.certificate, ".3e")]
         if ref is not None:
             cells.append("(reference)" if row.name == ref else _g(row.distance, ".3e"))
         body.append(cells)

@@ -58,6 +58,7 @@ __all__ = [
     "zonal_kernel_matrix",
     "zonal_lipschitz_constant",
     "zonal_curvature_constant",
+    "zonal_feature_derivative_norms",
     "fourier_basis",
     "real_spherical_harmonics",
     "n_measurements",
@@ -116,6 +117,28 @@ def zonal_curvature_constant(coef: np.ndarray) -> float:
     where its gradient vanishes)."""
     coef = np.asarray(coef, dtype=np.float64)
     return float(np.sum(np.arange(len(coef)) ** 2 * np.abs(coef)))
+
+
+def zonal_feature_derivative_norms(coef: np.ndarray, dim: int) -> tuple[float, float]:
+    """``(|d phi/ds|, |d^2 phi/ds^2|)`` along unit-speed geodesics ``x(s)`` (the same at every point and in
+    every direction), for any feature map ``phi`` of the zonal kernel, ``phi(x) . phi(x') = K(x . x')``.
+
+    Along a great circle ``x(s) . x(s') = cos(s - s')``, so ``d/ds d/ds' [phi(x(s)) . phi(x(s'))]`` at
+    ``s = s'`` equals ``-k2`` and ``d^2/ds^2 d^2/ds'^2`` equals ``k4``, where ``k2, k4`` are the second
+    and fourth derivatives at 0 of ``k(u) = K(cos u)``. Expanding ``cos u - 1 = -u^2/2 + u^4/24 - ...`` in
+    ``K(cos u) = K(1) + K'(1) (cos u - 1) + K''(1) (cos u - 1)^2 / 2 + ...`` gives ``-k2 = K'(1)`` and
+    ``k4 = K'(1) + 3 K''(1)``, with ``K'(1) = sum_l a_l Q_l'(1)`` (likewise ``K''``). Hence
+    ``|d phi/ds| = K'(1)^{1/2}`` and ``|d^2 phi/ds^2| = (K'(1) + 3 K''(1))^{1/2}`` (on S^1:
+    ``(sum_l a_l l^2)^{1/2}`` and ``(sum_l a_l l^4)^{1/2}``). For a potential ``J = phi . r + const``,
+    Cauchy–Schwarz bounds ``|grad_S J|`` and ``|(J o x)''|`` by ``|r|`` times these. Both radicands are
+    squared norms, nonnegative for a positive semi-definite kernel (ValueError otherwise)."""
+    coef = np.asarray(coef, dtype=np.float64)
+    d1 = derivative_coefficients(coef, dim)
+    d2 = derivative_coefficients(d1, dim)
+    k1, k2 = float(d1.sum()), float(d2.sum())  # Q_l(1) = 1 in both families
+    if k1 < 0 or k1 + 3.0 * k2 < 0:
+        raise ValueError("the kernel is not positive semi-definite (K'(1) < 0 or K'(1) + 3 K''(1) < 0)")
+    return math.sqrt(k1), math.sqrt(k1 + 3.0 * k2)
 
 
 def zonal_profile(t, coef: np.ndarray, dim: int):

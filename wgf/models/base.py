@@ -24,10 +24,15 @@ class Model(ABC):
 
     Subclasses set ``dim`` (d) and ``weight_decay`` (lambda) and implement :meth:`_potential` and
     :meth:`energy`.
+
+    ``homogeneous_potential`` is True for two-layer ReLU models (``Psi(a, b) = a relu(b . x)``), whose
+    potential is ``J(a, b) = lambda + a f(b)`` with ``f`` positively 1-homogeneous: J is then odd in ``a``
+    about lambda and its minimum over S^d is a maximum over S^{d-1} (:mod:`wgf.certificate`).
     """
 
     dim: int
     weight_decay: float = 0.0
+    homogeneous_potential: bool = False
 
     # ------------------------------------------------------------------ validation
     def check_measure(self, measure: Measure) -> Measure:

@@ -64,6 +64,8 @@ from ..spike_kernels import (
     legendre_sum_coefficients,
     n_measurements,
     real_spherical_harmonics,
+    zonal_curvature_constant,
+    zonal_feature_derivative_norms,
     zonal_kernel_matrix,
     zonal_lipschitz_constant,
     zonal_potential,
@@ -171,6 +173,8 @@ class SpikeDeconvolution(QuadraticModel):
         self.kernel_peak = float(self.coefficients.sum())
         self._kappa = self.kernel_scale * kappa_per_s
         self._lipschitz_kernel = zonal_lipschitz_constant(self.coefficients)
+        self._curvature_kernel = zonal_curvature_constant(self.coefficients)
+        self._feature_d1, self._feature_d2 = zonal_feature_derivative_norms(self.coefficients, d)
         self.n_measurements = n_measurements(d, degree)
         self.spikes = Measure(P, w)
 
@@ -295,13 +299,38 @@ class SpikeDeconvolution(QuadraticModel):
         """Predictor distance ``||Phi mu - Phi nu|| = <mu - nu, K (mu - nu)>^{1/2}``."""
         return float(np.linalg.norm(self.observe(mu) - self.observe(nu)))
 
+    def _total_variation(self, measure: Measure) -> float:
+        """``|nu - nu0 - eps|(S^d) <= nu(S^d) + sum_k w_k + sum_j |a_j|``."""
+        return measure.total_mass + float(np.abs(self._source_weights).sum())
+
+    def _residual_norm(self, measure: Measure) -> float:
+        """``|Phi nu - y|`` plus a round-off allowance: each measurement ``sum_i m_i phi_k(x_i) - y_k`` is
+        computed with an error of at most ``(N + 16) eps (sum_i m_i |phi_k(x_i)| + |y_k|)``, and
+        ``|phi_k| <= K(x, x)^{1/2}``."""
+        r = self.observe(measure) - self.measurements
+        size = math.sqrt(self.kernel_peak) * measure.total_mass + np.abs(self.measurements)
+        err = (measure.size + 16) * np.finfo(np.float64).eps * size
+        return float(np.linalg.norm(r) + np.linalg.norm(err))
+
     def potential_lipschitz(self, measure: Measure) -> float:
-        """A bound ``L >= sup |grad_S J(.|nu)|`` over the sphere:
-        ``(sum_l l |a_l|) (nu(S^d) + sum_k w_k + sum_j |a_j|)``, Bernstein's inequality per atom of
-        ``nu - nu0 - eps`` (:func:`wgf.spike_kernels.zonal_lipschitz_constant`)."""
+        """A bound ``L >= sup |grad_S J(.|nu)|`` over the sphere, the smaller of
+        ``(sum_l l |a_l|) |nu - nu0 - eps|(S^d)`` (Bernstein's inequality per atom,
+        :func:`wgf.spike_kernels.zonal_lipschitz_constant`) and ``|Phi nu - y| K'(1)^{1/2}`` (``J = phi . r
+        + lambda`` with ``r = Phi nu - y``, by Cauchy–Schwarz,
+        :func:`wgf.spike_kernels.zonal_feature_derivative_norms`)."""
         self.check_measure(measure)
-        tv = measure.total_mass + float(np.abs(self._source_weights).sum())
-        return self._lipschitz_kernel * tv
+        return min(self._lipschitz_kernel * self._total_variation(measure),
+                   self._feature_d1 * self._residual_norm(measure))
+
+    def potential_curvature(self, measure: Measure) -> float:
+        """A bound ``M2 >= |d^2/ds^2 J(x(s) | nu)|`` along every unit-speed geodesic ``x(s)``, the smaller
+        of ``(sum_l l^2 |a_l|) |nu - nu0 - eps|(S^d)`` (Bernstein,
+        :func:`wgf.spike_kernels.zonal_curvature_constant`) and ``|Phi nu - y| (K'(1) + 3 K''(1))^{1/2}``
+        (Cauchy–Schwarz on ``J = phi . r + lambda``). Used by the second-order lower bound on ``min J`` of
+        :func:`wgf.optimality_certificate`."""
+        self.check_measure(measure)
+        return min(self._curvature_kernel * self._total_variation(measure),
+                   self._feature_d2 * self._residual_norm(measure))
 
     def minimiser_mass_bound(self, measure: Measure, energy: float | None = None) -> float:
         """``F(nu)/lambda`` >= the mass of every minimiser (``lambda nu*(S^d) <= F(nu*) <= F(nu)``)."""

@@ -85,6 +85,8 @@ class EmpiricalReLU(Model):
     training inputs by default and on any other inputs when given (test risk, test error).
     """
 
+    homogeneous_potential = True  # J(a, b) = lambda + a f(b), f 1-homogeneous (see wgf.certificate)
+
     def __init__(self, X, y, loss: str = "square", bias: bool = False, weight_decay: float = 0.0):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")

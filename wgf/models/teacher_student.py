@@ -47,6 +47,8 @@ class TeacherStudent(QuadraticModel):
         ``nu*``.
     """
 
+    homogeneous_potential = True  # J(a, b) = lambda + a f(b), f 1-homogeneous (see wgf.certificate)
+
     def __init__(self, teacher, inputs: str = "gaussian", weight_decay: float = 0.0):
         try:
             w = np.asarray(teacher, dtype=np.float64)
@@ -120,12 +122,32 @@ class TeacherStudent(QuadraticModel):
         return 0.5 * float(c @ Kc) + self.weight_decay * measure.total_mass
 
     def potential_lipschitz(self, measure: Measure) -> float:
-        """A bound L >= sup |grad_S J(.|nu)| on the sphere: ``scale * sum_j |c_j| |a_j| |b_j| / 2`` over the
-        atoms of ``nu - nu*``, since per atom ``|d_a K| <= |b| |a'||b'|/2`` (kappa <= |b||b'|/2) and
-        ``|grad_b K| <= |a| |a'||b'|/2`` (``(pi - t) + sin t <= pi``), so ``|grad K| <= |a'||b'|/2``."""
+        """A bound L >= sup |grad_S J(.|nu)| on the sphere: the smaller of two.
+
+        (i) Kernel bound: ``scale * sum_j |c_j| |a_j| |b_j| / 2`` over the atoms of ``nu - nu*``, since per
+        atom ``|d_a K| <= |b| |a'||b'|/2`` (kappa <= |b||b'|/2) and ``|grad_b K| <= |a| |a'||b'|/2``
+        (``(pi - t) + sin t <= pi``), so ``|grad K| <= |a'||b'|/2``. It does not shrink as nu -> nu*.
+
+        (ii) Residual bound: ``sqrt(scale * R(nu))`` with ``R = F - lambda nu(S^d) = E[r^2]/2`` the risk of
+        the residual ``r = h_nu - y``. Indeed ``J(a, b) - lambda = a f(b)`` with
+        ``f(b) = E[relu(b.x) r(x)]`` and ``grad f(b) = E[1{b.x > 0} x r(x)]``; by Cauchy–Schwarz and the
+        symmetry ``x -> -x`` of the input law, ``|f(b)| <= |b| (E relu(u.x)^2)^{1/2} ||r||`` and
+        ``|v . grad f| <= (E[1{b.x>0} (v.x)^2])^{1/2} ||r||`` with both second moments ``= scale/2``
+        (``E (v.x)^2`` is 1 for Gaussian inputs, ``1/dx`` on the sphere), so the Euclidean gradient
+        ``(f(b), a grad f(b))`` has norm at most ``(a^2 + |b|^2)^{1/2} ||r|| (scale/2)^{1/2}``, i.e.
+        ``sqrt(scale R)`` on the unit sphere, and the tangential gradient is shorter still (J is
+        Lipschitz across the kinks and the poles, where it is not differentiable). This bound tends to 0
+        with R. R is computed by cancellation, so a round-off allowance ``(2N + 16) eps scale S^2 / 2``
+        (the error bound of the sums ``c . K c``, ``S = sum_j |c_j||a_j||b_j|``) is added to it.
+        """
         self.check_measure(measure)
         Q, c = self._signed_atoms(measure)
-        return 0.5 * self.scale * float(np.sum(np.abs(c) * np.abs(Q[:, 0]) * np.linalg.norm(Q[:, 1:], axis=1)))
+        S = float(np.sum(np.abs(c) * np.abs(Q[:, 0]) * np.linalg.norm(Q[:, 1:], axis=1)))
+        kernel_bound = 0.5 * self.scale * S
+        risk = self.energy(measure) - self.weight_decay * measure.total_mass
+        roundoff = (2 * len(c) + 16) * np.finfo(np.float64).eps * 0.5 * self.scale * S * S
+        residual_bound = float(np.sqrt(self.scale * (max(risk, 0.0) + roundoff)))
+        return min(kernel_bound, residual_bound)
 
     def minimiser_mass_bound(self, measure: Measure, energy: float | None = None) -> float:
         """Bound on the mass of some minimiser: the teacher's mass when lambda = 0 (nu* minimises, F* = 0);
