@@ -1,0 +1,155 @@
+"""Implicit bias of the logistic loss: the max-margin references (exact SVM by least-distance programming,
+random-feature normalisation), the normalised step rule of the network trainer, and the margins of
+trained networks against the references (d = 2, Chizat–Bach cluster data)."""
+
+import numpy as np
+import pytest
+
+import wgf
+from wgf import margins, sphere
+from wgf.models import EmpiricalReLU
+from wgf.network import NetworkTrainer, initial_weights
+
+
+def _cluster(n=100, k=4, seed=0, d=2):
+    X, y = margins.cluster_classification_data(n, d=d, k=k, seed=seed)
+    return X, y, margins.add_bias(X)
+
+
+# ------------------------------------------------------------------------------------ references
+def test_kernel_max_margin_certified_by_duality_on_an_ill_conditioned_kernel():
+    # the F2 kernel of clustered 2-d data has eigenvalues down to ~1e-9 of the largest; the returned f gives a
+    # lower bound min_i y_i f(x_i)/||f|| (any f does), and lam = alpha/sum(alpha) an upper bound
+    # sqrt(lam^T Q lam) (the margin is the distance from 0 to the hull of the y_i phi(x_i)); both meet at
+    # the optimum, so their gap certifies the solve
+    _, y, F = _cluster()
+    K = margins.f2_kernel(F)
+    ev = np.linalg.eigvalsh(K)
+    assert ev[0] < 1e-8 * ev[-1]  # the case the solver must survive
+    gamma, alpha = margins.kernel_max_margin(K, y)
+    Q = np.outer(y, y) * K
+    lam = alpha / alpha.sum()
+    upper = np.sqrt(lam @ Q @ lam)
+    assert gamma > 0
+    assert upper >= gamma * (1 - 1e-12)
+    assert (upper - gamma) / gamma < 1e-6
+
+
+def test_kernel_max_margin_not_separable():
+    K = np.ones((2, 2))  # one feature direction, opposite labels on identical points
+    gamma, alpha = margins.kernel_max_margin(K, np.array([1.0, -1.0]))
+    assert gamma == 0.0 and np.all(alpha == 0)
+
+
+def test_output_layer_margin_matches_the_svm_normalisation():
+    # h = (1/m) sum a_j relu(b_j.x) = theta . phi with theta = a/sqrt(m), phi_j = relu(b_j.x)/sqrt(m):
+    # the SVM solution theta* = Phi^T (alpha o y) put in a = sqrt(m) theta* has exactly the SVM margin
+    rng = np.random.default_rng(0)
+    _, y, F = _cluster(n=40, k=2, seed=3)
+    m = 60
+    W = initial_weights(m, 3, kind="balanced", radius=np.sqrt(2), seed=1)
+    gamma, alpha = margins.kernel_max_margin(margins.random_feature_kernel(W, F), y)
+    Phi = np.maximum(F @ W[:, 1:].T, 0) / np.sqrt(m)
+    W[:, 0] = np.sqrt(m) * (Phi.T @ (alpha * y))
+    assert margins.output_layer_margin(W, F, y) == pytest.approx(gamma, rel=1e-9)
+    # and it is scale invariant and below the optimum for any other output layer
+    W2 = W.copy()
+    W2[:, 0] = 7.0 * W[:, 0]
+    assert margins.output_layer_margin(W2, F, y) == pytest.approx(gamma, rel=1e-9)
+    for _ in range(5):
+        W2[:, 0] = W[:, 0] + 0.3 * np.linalg.norm(W[:, 0]) / np.sqrt(m) * rng.standard_normal(m)
+        assert margins.output_layer_margin(W2, F, y) <= gamma + 1e-12
+
+
+def test_random_feature_kernel_tends_to_the_f2_kernel():
+    # b_j uniform on the unit sphere: K_m is a Monte Carlo mean of relu(b.x) relu(b.x'), unbiased for f2_kernel
+    rng = np.random.default_rng(2)
+    F = margins.add_bias(rng.uniform(-0.5, 0.5, (5, 2)))
+    m = 200_000
+    W = initial_weights(m, 3, kind="balanced", radius=np.sqrt(2), seed=4)  # |b_j| = 1
+    Km = margins.random_feature_kernel(W, F)
+    A = np.maximum(F @ W[:, 1:].T, 0)
+    se = np.sqrt(np.maximum((A**2) @ (A**2).T / m - Km**2, 0) / m)
+    assert np.all(np.abs(Km - margins.f2_kernel(F)) <= 4 * se + 1e-15)
+
+
+def test_margin_reference_validation():
+    _, y, F = _cluster(n=20, k=2)
+    with pytest.raises(ValueError, match="labels"):
+        margins.kernel_max_margin(np.eye(20), 2 * y)
+    with pytest.raises(ValueError, match="square"):
+        margins.kernel_max_margin(np.ones((20, 3)), y)
+    with pytest.raises(ValueError, match=r"shape \(m, 4\)"):
+        margins.output_layer_margin(np.ones((5, 3)), F, y)
+    with pytest.raises(ValueError, match="all zero"):
+        margins.output_layer_margin(np.column_stack([np.zeros(5), np.ones((5, 3))]), F, y)
+    with pytest.raises(ValueError, match="directions"):
+        margins.f1_max_margin(F, y, np.ones((4, 2)))
+
+
+# ------------------------------------------------------------------------------------ normalised steps
+def _logistic_trainer(step_rule="normalised", step_size=5.0, layer_steps=(1.0, 1.0), m=40, seed=1):
+    X, y, _ = _cluster(n=30, k=2, seed=5)
+    model = EmpiricalReLU(X, y, loss="logistic", bias=True)
+    W = initial_weights(m, 3, kind="uniform", radius=1.0, seed=seed)
+    return NetworkTrainer(model, W, step_size=step_size, layer_steps=layer_steps, step_rule=step_rule)
+
+
+@pytest.mark.parametrize("layer_steps", [(1.0, 1.0), (1.0, 0.0), (0.5, 2.0)])
+def test_normalised_step_is_the_documented_formula(layer_steps):
+    tr = _logistic_trainer(layer_steps=layer_steps)
+    W0 = tr.weights.copy()
+    ca, cb = layer_steps
+    N = (ca * np.sum(W0[:, 1:] ** 2) + cb * np.sum(W0[:, 0] ** 2)) / len(W0)
+    gamma = 5.0 / (tr.energy() * N)
+    assert tr.next_step_size() == pytest.approx(gamma, rel=1e-14)
+    D = tr.population_gradient()
+    tr.step(1)
+    C = np.array([ca] + [cb] * 3)
+    np.testing.assert_allclose(tr.weights, W0 - gamma * C * D, rtol=0, atol=1e-13)
+    assert tr.time == pytest.approx(gamma, rel=1e-15)
+
+
+def test_normalised_steps_grow_as_the_loss_falls_and_never_overshoot():
+    tr = _logistic_trainer()
+    g0 = tr.next_step_size()
+    tr.advance(5e4)
+    assert tr.time <= 5e4 and tr.time + tr.next_step_size() > 5e4
+    # F fell by ~1e5 while the mass grew: the step grew by more than two decades, and the steps taken are
+    # far fewer than the time over the first step
+    assert tr.next_step_size() > 100 * g0
+    assert tr.steps < tr.time / g0 / 50
+
+
+def test_normalised_steps_resume_bit_for_bit():
+    a = _logistic_trainer()
+    a.advance(300.0)
+    b = _logistic_trainer()
+    for t in (7.0, 7.0, 60.5, 200.0):  # other stopping points, one repeated
+        b.advance(t)
+    state = b.state_dict()
+    c = _logistic_trainer()
+    c.load_state_dict(state)
+    b.advance(300.0)
+    c.advance(300.0)
+    for other in (b, c):
+        assert other.steps == a.steps and other.time == a.time
+        np.testing.assert_array_equal(other.weights, a.weights)
+    state.pop("time")
+    with pytest.raises(ValueError, match="time"):
+        _logistic_trainer().load_state_dict(state)
+
+
+def test_step_rule_validation():
+    X, y, _ = _cluster(n=20, k=2)
+    model = EmpiricalReLU(X, y, loss="logistic", bias=True)
+    W = initial_weights(5, 3, seed=0)
+    with pytest.raises(ValueError, match="step_rule"):
+        NetworkTrainer(model, W, step_size=1.0, step_rule="adaptive")
+    teacher = np.array([[1.0, 0.6, -0.8], [-1.0, -0.9, -0.4]])
+    with pytest.raises(ValueError, match="method='full'"):
+        NetworkTrainer(wgf.TeacherStudent(teacher), initial_weights(5, 2, seed=0), step_size=0.1, method="sgd",
+                       step_rule="normalised")
+    tr = NetworkTrainer(model, np.zeros((5, 4)), step_size=1.0, step_rule="normalised")
+    with pytest.raises(FloatingPointError, match="normalised step"):
+        tr.step(1)
