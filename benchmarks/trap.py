@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._harness import parse_args, write_results
+from benchmarks._harness import format_table, parse_args, write_results
 
 import wgf
 from wgf.cases import network_seeds
@@ -116,7 +116,6 @@ def main(argv=None):
             "seed statistics": stats}
     write_results("trap", rows, args, meta=meta, figure=fig)
     print()
-    from benchmarks._harness import format_table
     print(format_table(stats))
     return rows, stats
 
