@@ -181,16 +181,29 @@ def test_both_layer_margin_rises_below_its_own_lp_bound():
 def test_training_both_layers_generalises_better_in_d15():
     # Chizat-Bach's d = 15 experiment, small: n = 256, m = 50, 300 normalised steps, 3 draws; the F1 bias of
     # training both layers against the random-feature (kernel) bias of the output layer alone
-    from benchmarks.implicit_bias import _test_errors
-
-    e = _test_errors(256, 50, range(3), 300, n_test=2000)
+    err = {"both": [], "output": [], "F2": []}
+    n = 256
+    for s in range(3):
+        X, y = margins.cluster_classification_data(n + 2000, d=15, k=3, seed=1000 + s)
+        model = EmpiricalReLU(X[:n], y[:n], loss="logistic", bias=True)
+        W0 = initial_weights(50, 16, kind="balanced", radius=np.sqrt(2), seed=2000 + s)
+        for key, ls in (("both", (1, 1)), ("output", (1, 0))):
+            tr = NetworkTrainer(model, W0, step_size=20.0, layer_steps=ls, step_rule="normalised")
+            tr.step(300)
+            err[key].append(model.classification_error(tr.measure, X[n:], y[n:]))
+        Ftr, Fte = margins.add_bias(X[:n]), margins.add_bias(X[n:])
+        _, alpha = margins.kernel_max_margin(margins.f2_kernel(Ftr), y[:n])
+        err["F2"].append(np.mean(y[n:] * (margins.f2_kernel(Fte, Ftr) @ (alpha * y[:n])) <= 0))
+    e = {k: np.mean(v) for k, v in err.items()}
     # measured 0.20 against 0.36 (F2 SVM: 0.30); 2000 test samples give a standard error ~0.01 per draw
     assert e["both"] < e["output"] - 0.08
-    assert e["both"] < e["F2 SVM"]
+    assert e["both"] < e["F2"]
 
 
 @pytest.mark.slow
 def test_d2_margins_within_ten_percent_of_the_references():
+    # the benchmark's d = 2 experiment itself (about 7 minutes): 40000 normalised steps both layers,
+    # 120000 output layer only
     from benchmarks.implicit_bias import d2_experiment
 
     rows, info, _ = d2_experiment(quick=False)
