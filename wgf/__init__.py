@@ -17,6 +17,7 @@ from .distances import (
 from .eulerian import EulerianSolver
 from .grid import Grid, circle_grid, icosahedral_grid
 from .lagrangian import LagrangianSolver
+from .lazy import empirical_ntk, lazy_objective, ntk_flow, rms_displacement
 from .measure import Measure
 from .models import (
     EmpiricalReLU,
@@ -66,5 +67,9 @@ __all__ = [
     "wfr_distance",
     "HKResult",
     "certificate_unavailable",
+    "lazy_objective",
+    "empirical_ntk",
+    "ntk_flow",
+    "rms_displacement",
     "__version__",
 ]

@@ -64,6 +64,25 @@ gives ``gamma c_a = lr``, and ``m grad_b G = (m A'/B) sum_i 1[b.x_i>0] G_i x_i``
 ``gamma c_b = lr B``. (Equivalently ``step_size = lr B, layer_steps = (1/B, 1)``.) Such unequal steps
 leave the ``(alpha, beta)`` family: compare with the PDE only at equal steps.
 
+Step rule. ``step_rule="constant"`` takes the step ``gamma = step_size`` every time (``t = k gamma``).
+``step_rule="normalised"`` (for the logistic loss on separable data, where F -> 0 and the gradient with it)
+takes, at weights ``W_k``,
+
+.. math::
+
+    \gamma_k = \frac{\text{step\_size}}{F(W_k)\, N_k}, \qquad
+    N_k = \frac1m \sum_j \big(c_a |b_j|^2 + c_b a_j^2\big), \qquad t_{k+1} = t_k + \gamma_k ,
+
+a time reparametrisation of the same gradient flow (the step grows like 1/loss, so t grows geometrically
+in k). Why this size: the Gauss–Newton part of the layer-weighted curvature of ``G`` is
+``(1/n) sum_i l''_i m |grad h(x_i)|_C^2 <= max_i |x~_i|^2 N_k (1/n) sum_i l''_i`` (``m |grad_{w_j} h|_C^2 =
+(c_a relu(b_j.x)^2 + c_b a_j^2 relu'(b_j.x) |x|^2)/m``), and for the logistic loss ``l'' <= |l'| <= l``, so
+``(1/n) sum_i l''_i <= F``: ``gamma_k`` times that curvature stays below ``step_size max_i |x~_i|^2``. With
+equal steps ``N_k`` is the mass (which grows like log t), with ``layer_steps = (1, 0)`` (output layer only)
+it is the frozen ``(1/m) sum_j |b_j|^2``. ``advance(t_end)`` stops before a step that would pass ``t_end``
+(whole steps only; the time is then ``<= t_end``, as with constant steps); the accumulated time is part of the
+state, so stopping and resuming anywhere gives the same steps bit for bit.
+
 Random numbers: a ``numpy.random.Generator`` (PCG64) seeded by ``seed``. Mini-batches are drawn in
 blocks of several batches (one call of ``model.sample_inputs``), which for row-wise samplers (Gaussian or
 spherical inputs) is the same stream as one call per batch; the state records the generator state at the
@@ -86,10 +105,11 @@ from .relu_features import relu_features_potential, relu_features_predict
 from .solver import Solver, StepCallback
 from .sphere import sample_uniform
 
-__all__ = ["NetworkTrainer", "initial_weights", "INIT_KINDS", "TRAINING_METHODS"]
+__all__ = ["NetworkTrainer", "initial_weights", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES"]
 
 INIT_KINDS = ("uniform", "balanced")
 TRAINING_METHODS = ("full", "sgd")
+STEP_RULES = ("constant", "normalised")
 
 #: Rows of inputs drawn per call of ``model.sample_inputs`` (a whole number of batches, at least one).
 _BLOCK_ROWS = 2000
@@ -157,6 +177,8 @@ class NetworkTrainer(Solver):
         Mini-batch size B of ``"sgd"``.
     seed : int
         Seed of the mini-batch generator.
+    step_rule : {"constant", "normalised"}
+        ``gamma = step_size``, or ``step_size / (F N_k)`` (see the module docstring; ``method="full"`` only).
 
     Attributes
     ----------
@@ -170,7 +192,8 @@ class NetworkTrainer(Solver):
     finite_state_is_valid = True  # masses |w_j|^2/m >= 0, points w_j/|w_j|
 
     def __init__(self, model: Model, weights, *, step_size: float, layer_steps=(1.0, 1.0),
-                 sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0):
+                 sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0,
+                 step_rule: str = "constant"):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         try:
@@ -195,6 +218,10 @@ class NetworkTrainer(Solver):
         self.method = check_choice("method", method, TRAINING_METHODS)
         self.batch_size = check_int("batch_size", batch_size, low=1)
         self.seed = check_int("seed", seed, low=0)
+        self.step_rule = check_choice("step_rule", step_rule, STEP_RULES)
+        if self.step_rule == "normalised" and self.method != "full":
+            raise ValueError("step_rule='normalised' needs method='full' (it divides by the exact F), "
+                             f"got method={self.method!r}")
         if self.method == "sgd":
             missing = [f for f in ("sample_inputs", "target") if not callable(getattr(model, f, None))]
             if missing:
@@ -203,6 +230,7 @@ class NetworkTrainer(Solver):
                     f"{type(model).__name__} lacks {', '.join(missing)}")
         self._w = w
         self.steps = 0
+        self._t = 0.0  # accumulated time (normalised steps)
         self._c = np.full(w.shape[1], self.layer_steps[1])
         self._c[0] = self.layer_steps[0]
         self._lambda = float(getattr(model, "weight_decay", 0.0))
@@ -224,8 +252,25 @@ class NetworkTrainer(Solver):
 
     @property
     def time(self) -> float:  # type: ignore[override]
-        """``steps * step_size`` (computed, never accumulated)."""
-        return self.steps * self.step_size
+        """``steps * step_size`` with constant steps (computed, never accumulated); the sum of the steps
+        taken with normalised ones."""
+        if self.step_rule == "constant":
+            return self.steps * self.step_size
+        return self._t
+
+    def next_step_size(self) -> float:
+        """The step ``gamma_k`` the next step will take (``step_size``, or ``step_size / (F N_k)``)."""
+        if self.step_rule == "constant":
+            return self.step_size
+        W = self._w
+        ca, cb = self.layer_steps
+        N = (ca * float(np.einsum("ij,ij->", W[:, 1:], W[:, 1:])) + cb * float(W[:, 0] @ W[:, 0])) / W.shape[0]
+        F = float(self.model.energy(self.measure))
+        if not (F > 0.0 and N > 0.0 and math.isfinite(F) and math.isfinite(N)):
+            raise FloatingPointError(
+                f"normalised step undefined at step {self.steps} (F = {F:.3g}, N = {N:.3g}): it needs F > 0 and "
+                "trained weights that are not all zero")
+        return self.step_size / (F * N)
 
     @property
     def measure(self) -> Measure:
@@ -318,9 +363,10 @@ class NetworkTrainer(Solver):
         for _ in range(n):
             self._one_step()
 
-    def _one_step(self) -> None:
+    def _one_step(self, gamma: float | None = None) -> None:
         W = self._w
-        gamma = self.step_size
+        if gamma is None:
+            gamma = self.next_step_size()
         X = self._draw_batch() if self.method == "sgd" else None
         if not self.sequential:
             D = self.population_gradient(W) if X is None else self.batch_gradient(X, W)
@@ -337,6 +383,8 @@ class NetworkTrainer(Solver):
                 f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
         self._w = W_new
         self.steps += 1
+        if self.step_rule != "constant":
+            self._t += gamma
 
     def steps_until(self, t_end: float) -> int:
         """Total number of steps after ``advance(t_end)``: ``floor(t_end / step_size + 1e-9)`` (t_end
@@ -349,6 +397,16 @@ class NetworkTrainer(Solver):
         """Take whole steps until ``steps == steps_until(t_end)`` (the time is then ``t_end`` rounded down
         to a multiple of ``step_size``; nothing happens when already there). ``callback(self)`` after every
         step may return True to stop there."""
+        if self.step_rule != "constant":
+            t_end = check_real("t_end", t_end, low=0.0)
+            while True:
+                gamma = self.next_step_size()
+                if self._t + gamma > t_end * (1.0 + _ROUND_TOL):
+                    break
+                self._one_step(gamma)
+                if callback is not None and callback(self):
+                    break
+            return
         target = self.steps_until(t_end)
         while self.steps < target:
             self._one_step()
@@ -357,8 +415,8 @@ class NetworkTrainer(Solver):
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
-        """Weights, step count and the mini-batch generator (JSON string of its state at the start of the
-        current block, and the position in the block)."""
+        """Weights, step count, accumulated time and the mini-batch generator (JSON string of its state at the
+        start of the current block, and the position in the block)."""
         state = self._block_state if self._block is not None else self._rng.bit_generator.state
         return {
             "weights": self._w.copy(),
@@ -366,6 +424,7 @@ class NetworkTrainer(Solver):
             "rng_state": json.dumps(state),
             "block_pos": int(self._block_pos if self._block is not None else -1),
             "block_batches": int(self._blocks),
+            "time": float(self.time),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -381,6 +440,10 @@ class NetworkTrainer(Solver):
             raise ValueError(f"state has weights of shape {w.shape}, this trainer has {self._w.shape}")
         if blocks != self._blocks:
             raise ValueError(f"state drew {blocks} batches per block, this trainer draws {self._blocks}")
+        if self.step_rule != "constant":
+            if "time" not in state:
+                raise ValueError("state is missing the entry 'time' (needed with step_rule='normalised')")
+            self._t = float(state["time"])
         self._w = w
         self.steps = steps
         self._rng.bit_generator.state = rng_state
@@ -405,5 +468,6 @@ class NetworkTrainer(Solver):
         return out
 
     def __repr__(self) -> str:
+        rule = "" if self.step_rule == "constant" else f", step_rule={self.step_rule!r}"
         return (f"NetworkTrainer(m={self.width}, d={self.model.dim}, method={self.method!r}, "
-                f"step_size={self.step_size:g}, layer_steps={self.layer_steps}, t={self.time:.6g})")
+                f"step_size={self.step_size:g}{rule}, layer_steps={self.layer_steps}, t={self.time:.6g})")
