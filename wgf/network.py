@@ -64,6 +64,16 @@ gives ``gamma c_a = lr``, and ``m grad_b G = (m A'/B) sum_i 1[b.x_i>0] G_i x_i``
 ``gamma c_b = lr B``. (Equivalently ``step_size = lr B, layer_steps = (1/B, 1)``.) Such unequal steps
 leave the ``(alpha, beta)`` family: compare with the PDE only at equal steps.
 
+Implementation. The step's arithmetic is written once, in small Numba functions (polar split, the points
+``u``, ``r (2 J eta + grad_S J)``, the plain and the sequential updates) shared by every path. An online
+SGD step with little work (``3 m' k' B`` multiply-adds below :data:`wgf._parallel.SERIAL_WORK`; m', k'
+the width and input size rounded up to multiples of 4) runs as one compiled serial loop over the
+mini-batches of a block that calls the kernel layer's primitives (:func:`wgf.relu_features.predict_tile`,
+:func:`~wgf.relu_features.potential_points`, :func:`~wgf.relu_features.finish_potential`); larger steps call
+the parallel kernels on the same block (:func:`~wgf.relu_features.predict_transposed`,
+:func:`~wgf.relu_features.potential_transposed`). Both give the same bits. The teacher's outputs
+``model.target`` and the transposed inputs are computed once per block of mini-batches.
+
 Random numbers: a ``numpy.random.Generator`` (PCG64) seeded by ``seed``. Mini-batches are drawn in
 blocks of several batches (one call of ``model.sample_inputs``), which for row-wise samplers (Gaussian or
 spherical inputs) is the same stream as one call per batch; the state records the generator state at the
@@ -79,6 +89,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from numba import njit
+
+from . import relu_features as _rf
+from ._parallel import SERIAL_WORK, serial_if_small
 from ._validate import check_bool, check_choice, check_int, check_real
 from .measure import Measure
 from .models.base import Model
@@ -98,6 +112,164 @@ _BLOCK_ROWS = 2000
 _ROUND_TOL = 1e-9
 
 _SQRT2 = math.sqrt(2.0)
+
+
+# ---------------------------------------------------------------------------------------------- arithmetic
+# The step's arithmetic, once, shared by the full-gradient, the parallel SGD and the fused SGD paths.
+@njit(cache=True)
+def _polar(W, r, eta):  # pragma: no cover - compiled
+    """``r_j = |w_j|``, ``eta_j = w_j / r_j`` (``e_0`` where ``r_j = 0``); False if some ``r_j`` is not finite."""
+    m, D = W.shape
+    ok = True
+    for j in range(m):
+        s = 0.0
+        for l in range(D):
+            s += W[j, l] * W[j, l]
+        rj = math.sqrt(s)
+        r[j] = rj
+        if not math.isfinite(rj):
+            ok = False
+        if rj > 0.0:
+            for l in range(D):
+                eta[j, l] = W[j, l] / rj
+        else:
+            eta[j, 0] = 1.0
+            for l in range(1, D):
+                eta[j, l] = 0.0
+    return ok
+
+
+@njit(cache=True)
+def _input_points(W, rho, u):  # pragma: no cover - compiled
+    """``rho_j = |b_j|`` and the unit points ``u_j = (1, b_j/rho_j)/sqrt 2`` (``e_0`` where ``b_j = 0``)."""
+    m, D = W.shape
+    s2 = math.sqrt(2.0)
+    for j in range(m):
+        s = 0.0
+        for l in range(1, D):
+            s += W[j, l] * W[j, l]
+        rj = math.sqrt(s)
+        rho[j] = rj
+        if rj > 0.0:
+            u[j, 0] = 1.0 / s2
+            for l in range(1, D):
+                u[j, l] = W[j, l] / (s2 * rj)
+        else:
+            u[j, 0] = 1.0
+            for l in range(1, D):
+                u[j, l] = 0.0
+
+
+@njit(cache=True)
+def _gradient(r, eta, J, G, out):  # pragma: no cover - compiled
+    """``out_j = r_j (2 J_j eta_j + G_j)``: ``m grad_{w_j}`` from the potential (module docstring)."""
+    m, D = eta.shape
+    for j in range(m):
+        for l in range(D):
+            out[j, l] = r[j] * (2.0 * J[j] * eta[j, l] + G[j, l])
+
+
+@njit(cache=True)
+def _plain_update(W, grad, gamma, c, out):  # pragma: no cover - compiled
+    """``out = W - gamma (C grad)``, ``C = diag(c)``; False if the result is not finite."""
+    m, D = W.shape
+    ok = True
+    for j in range(m):
+        for l in range(D):
+            v = W[j, l] - gamma * (c[l] * grad[j, l])
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True)
+def _sequential_update(W, rho, u, j_u, G, gamma, ca, cb, lam, out):  # pragma: no cover - compiled
+    """The Gauss–Seidel step from ``j(u)`` (without lambda) and ``grad_S J(u)`` at the points ``u``:
+    ``phi = 2 j``, ``grad phi = sqrt 2 (G_b + 2 j u_b)``, ``a' = a - gamma c_a (rho phi + 2 lambda a)``,
+    ``b' = b - gamma c_b (a' grad phi + 2 lambda b)``; False if the result is not finite."""
+    m, D = W.shape
+    s2 = math.sqrt(2.0)
+    ok = True
+    for j in range(m):
+        a_new = W[j, 0] - (gamma * ca) * (rho[j] * (2.0 * j_u[j]) + 2.0 * lam * W[j, 0])
+        out[j, 0] = a_new
+        if not math.isfinite(a_new):
+            ok = False
+        for l in range(1, D):
+            dphi = s2 * (G[j, l] + 2.0 * j_u[j] * u[j, l])
+            v = W[j, l] - (gamma * cb) * (a_new * dphi + 2.0 * lam * W[j, l])
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True)
+def _sgd_fused(W, XT, y, first, nsteps, bs, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
+    """Up to ``nsteps`` online SGD steps from ``W`` (m, D) on the mini-batches ``first, first+1, ...`` of a
+    block (inputs ``XT`` (k', n) transposed, teacher outputs ``y`` (n,)), serially, with the kernel layer's
+    primitives. ``out`` receives the last finite weights; returns the number of steps taken (fewer than
+    ``nsteps`` when a step produced non-finite weights)."""
+    m, D = W.shape
+    kp = XT.shape[0]
+    mp = ((m + 3) // 4) * 4
+    blk = 16
+    tile = 512
+    Bn = np.empty((mp, kp))
+    Bp = np.empty((mp, kp))
+    wv = np.zeros(mp)
+    r = np.empty(m)
+    eta = np.empty((m, D))
+    rho = np.empty(m)
+    u = np.empty((m, D))
+    h = np.empty(bs)
+    g = np.empty(bs)
+    SA = np.empty(mp)
+    SB = np.empty((mp, kp))
+    J = np.empty(m)
+    G = np.empty((m, D))
+    grad = np.empty((m, D))
+    cur = W.copy()
+    nxt = np.empty_like(W)
+    done = 0
+    for s in range(nsteps):
+        s0 = (first + s) * bs
+        if not _polar(cur, r, eta):
+            break
+        _rf.pad_rows(eta, mp, kp, Bn)
+        for j in range(m):
+            wv[j] = (r[j] * r[j] / m) * eta[j, 0]
+        for t0 in range(0, bs, tile):
+            _rf.predict_tile(Bn, wv, XT, s0 + t0, min(tile, bs - t0), h, t0)
+        for i in range(bs):
+            g[i] = (h[i] - y[s0 + i]) / bs
+        if sequential:
+            _input_points(cur, rho, u)
+            P = u
+        else:
+            P = eta
+        _rf.pad_rows(P, mp, kp, Bp)
+        for p0 in range(0, mp, blk):
+            _rf.potential_points(Bp, XT, g, s0, p0, min(blk, mp - p0), True, SA, SB)
+        _rf.finish_potential(P, SA, SB, J, G)
+        if sequential:
+            ok = _sequential_update(cur, rho, u, J, G, gamma, c[0], c[1], lam, nxt)
+        else:
+            for j in range(m):
+                J[j] += lam
+            _gradient(r, eta, J, G, grad)
+            ok = _plain_update(cur, grad, gamma, c, nxt)
+        if not ok:
+            break
+        cur, nxt = nxt, cur
+        done += 1
+    out[:, :] = cur
+    return done
+
+
+def _round4(x: int) -> int:
+    return -(-x // 4) * 4
 
 
 def initial_weights(m: int, dim: int, *, kind: str = "uniform", radius: float = 1.0,
@@ -209,6 +381,8 @@ class NetworkTrainer(Solver):
         self._rng = np.random.default_rng(self.seed)
         self._blocks = max(1, _BLOCK_ROWS // self.batch_size)
         self._block: np.ndarray | None = None
+        self._block_y: np.ndarray | None = None
+        self._block_T: np.ndarray | None = None
         self._block_state: dict | None = None
         self._block_pos = 0
 
@@ -236,106 +410,161 @@ class NetworkTrainer(Solver):
         return self._w[:, 0] ** 2 - np.einsum("ij,ij->i", self._w[:, 1:], self._w[:, 1:])
 
     # ------------------------------------------------------------------ gradients
-    def _polar(self, W: np.ndarray):
+    def _polar_split(self, W: np.ndarray):
+        r = np.empty(W.shape[0])
+        eta = np.empty_like(W)
         with np.errstate(over="ignore"):
-            r = np.sqrt(np.einsum("ij,ij->i", W, W))
-        if not np.all(np.isfinite(r)):
+            ok = _polar(W, r, eta)
+        if not ok:
             raise FloatingPointError(
                 f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
-        if r.min() > 0.0:
-            return r, W / r[:, None]
-        eta = np.zeros_like(W)
-        eta[:, 0] = 1.0
-        nz = r > 0
-        eta[nz] = W[nz] / r[nz, None]
         return r, eta
-
-    def _from_potential(self, r, eta, J, G) -> np.ndarray:
-        """``r (2 J eta + grad_S J)`` (m, d+1)."""
-        return r[:, None] * (2.0 * J[:, None] * eta + G)
-
-    def _batch_weights(self, W, r, eta, X) -> np.ndarray:
-        """Per-sample weights ``g_i = (h_i - y_i)/B`` of the mini-batch square loss."""
-        h = relu_features_predict(eta, r * r / W.shape[0], X)
-        y = np.asarray(self.model.target(X), dtype=np.float64)
-        return (h - y) / X.shape[0]
 
     def population_gradient(self, weights=None) -> np.ndarray:
         """``m grad_{w_j} F`` (m, d+1) at ``weights`` (default: the current ones): the exact gradient of the
         model's objective, ``r_j (2 J(eta_j) eta_j + grad_S J(eta_j))``."""
-        W = self._w if weights is None else np.asarray(weights, dtype=np.float64)
-        r, eta = self._polar(W)
+        W = self._w if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        r, eta = self._polar_split(W)
         J, G = self.model.potential(eta, Measure(eta, r * r / W.shape[0]))
-        return self._from_potential(r, eta, J, G)
+        out = np.empty_like(W)
+        _gradient(r, eta, np.ascontiguousarray(J, dtype=np.float64), np.ascontiguousarray(G, dtype=np.float64), out)
+        return out
 
     def batch_gradient(self, X, weights=None) -> np.ndarray:
         """``m grad_{w_j}`` of the mini-batch risk ``(1/2B) sum_i (h(x_i) - y_i)^2 + lambda nu(S^d)`` on inputs
         ``X`` (B, dx), shape (m, d+1): the SGD direction (an unbiased estimate of :meth:`population_gradient`
         for i.i.d. inputs)."""
-        W = self._w if weights is None else np.asarray(weights, dtype=np.float64)
+        W = self._w if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
         X = np.asarray(X, dtype=np.float64)
-        r, eta = self._polar(W)
-        g = self._batch_weights(W, r, eta, X)
+        r, eta = self._polar_split(W)
+        h = relu_features_predict(eta, r * r / W.shape[0], X)
+        g = (h - np.asarray(self.model.target(X), dtype=np.float64)) / X.shape[0]
         J, G = relu_features_potential(eta, X, g)
-        return self._from_potential(r, eta, J + self._lambda, G)
-
-    def _sequential_parts(self, W, X=None):
-        """``(phi(b^), grad phi(b^))`` (m,), (m, d) from the potential at ``u = (1, b^)/sqrt 2`` (see the
-        module docstring); ``X`` given: the mini-batch potential, else the model's."""
-        B = W[:, 1:]
-        rho = np.sqrt(np.einsum("ij,ij->i", B, B))
-        u = np.zeros_like(W)
-        nz = rho > 0
-        u[:, 0] = np.where(nz, 1.0 / _SQRT2, 1.0)
-        u[nz, 1:] = B[nz] / (_SQRT2 * rho[nz, None])
-        if X is None:
-            r, eta = self._polar(W)
-            J, G = self.model.potential(u, Measure(eta, r * r / W.shape[0]))
-            j = J - self._lambda
-        else:
-            r, eta = self._polar(W)
-            g = self._batch_weights(W, r, eta, X)
-            j, G = relu_features_potential(u, X, g)
-        raw_b = G[:, 1:] + 2.0 * j[:, None] * u[:, 1:]
-        return rho, 2.0 * j, _SQRT2 * raw_b
+        out = np.empty_like(W)
+        _gradient(r, eta, J + self._lambda, G, out)
+        return out
 
     # ------------------------------------------------------------------ stepping
-    def _draw_batch(self) -> np.ndarray:
-        if self._block is None or self._block_pos == self._blocks:
-            self._block_state = self._rng.bit_generator.state
-            self._block = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng),
-                                     dtype=np.float64)
-            self._block_pos = 0
-        B = self.batch_size
-        X = self._block[self._block_pos * B:(self._block_pos + 1) * B]
-        self._block_pos += 1
-        return X
+    def _next_block(self) -> None:
+        """Draw the next block of mini-batches (one ``model.sample_inputs`` call), with its teacher outputs
+        and its transposed inputs."""
+        self._block_state = self._rng.bit_generator.state
+        X = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng), dtype=np.float64)
+        self._block = X
+        # with the fused (serial) step, the teacher's outputs are computed serially too: a parallel region
+        # per block costs more than it saves at these sizes on a busy machine
+        with serial_if_small(0.0 if self._fused() else SERIAL_WORK):
+            self._block_y = np.ascontiguousarray(self.model.target(X), dtype=np.float64)
+        self._block_T = _rf.transpose_inputs(X)
+        self._block_pos = 0
 
     def step(self, n: int = 1) -> None:
         """Take ``n`` steps (no callback)."""
         n = check_int("n", n, low=0)
-        for _ in range(n):
-            self._one_step()
+        self._steps(n, None)
 
-    def _one_step(self) -> None:
-        W = self._w
-        gamma = self.step_size
-        X = self._draw_batch() if self.method == "sgd" else None
-        if not self.sequential:
-            D = self.population_gradient(W) if X is None else self.batch_gradient(X, W)
-            W_new = W - gamma * (self._c * D)
-        else:
-            ca, cb = self.layer_steps
-            rho, phi, dphi = self._sequential_parts(W, X)
-            lam = self._lambda
+    def train_on(self, X, y=None) -> None:
+        """Online SGD steps on given inputs instead of the trainer's own stream: one step per consecutive
+        mini-batch of ``X`` (n, dx), n a multiple of ``batch_size``, with targets ``y`` (n,) (default
+        ``model.target(X)``). For common random numbers across trainers (the same inputs for several
+        widths). The trainer's own generator does not move, so :meth:`state_dict` cannot replay such steps."""
+        if self.method != "sgd":
+            raise ValueError(f"train_on needs method='sgd', this trainer has method={self.method!r}")
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        k = self._w.shape[1] - 1
+        if X.ndim != 2 or X.shape[1] != k or X.shape[0] % self.batch_size:
+            raise ValueError(f"X must have shape (n, {k}) with n a multiple of batch_size = {self.batch_size}, "
+                             f"got {X.shape}")
+        y = self.model.target(X) if y is None else y
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        self._sgd_batches(_rf.transpose_inputs(X), y, 0, X.shape[0] // self.batch_size)
+
+    def _fused(self) -> bool:
+        m, D = self._w.shape
+        return 3 * _round4(m) * _round4(D - 1) * self.batch_size < SERIAL_WORK
+
+    def _sgd_batches(self, XT, y, first: int, n: int) -> None:
+        """``n`` SGD steps on the mini-batches ``first..first+n-1`` of transposed inputs ``XT`` with targets
+        ``y``; raises FloatingPointError (weights unchanged since the last finite step) on a blow-up."""
+        B = self.batch_size
+        if self._fused():
+            out = np.empty_like(self._w)
+            with np.errstate(over="ignore", invalid="ignore"):
+                done = _sgd_fused(self._w, XT, y, first, n, B, self.step_size, self._c, self._lambda,
+                                  self.sequential, out)
+            self._w = out
+            self.steps += done
+            if done < n:
+                self._blown()
+            return
+        for s in range(first, first + n):
+            W = self._w
+            r, eta = self._polar_split(W)
+            h = _rf.predict_transposed(eta, r * r / W.shape[0], XT, s * B, B)
+            g = (h - y[s * B:(s + 1) * B]) / B
             W_new = np.empty_like(W)
-            W_new[:, 0] = W[:, 0] - (gamma * ca) * (rho * phi + 2.0 * lam * W[:, 0])
-            W_new[:, 1:] = W[:, 1:] - (gamma * cb) * (W_new[:, 0:1] * dphi + 2.0 * lam * W[:, 1:])
-        if not np.all(np.isfinite(W_new)):
-            raise FloatingPointError(
-                f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+            with np.errstate(over="ignore", invalid="ignore"):
+                if self.sequential:
+                    rho, u = np.empty(W.shape[0]), np.empty_like(W)
+                    _input_points(W, rho, u)
+                    j, G = _rf.potential_transposed(u, XT, g, s * B)
+                    ok = _sequential_update(W, rho, u, j, G, self.step_size, self.layer_steps[0],
+                                            self.layer_steps[1], self._lambda, W_new)
+                else:
+                    J, G = _rf.potential_transposed(eta, XT, g, s * B)
+                    grad = np.empty_like(W)
+                    _gradient(r, eta, J + self._lambda, G, grad)
+                    ok = _plain_update(W, grad, self.step_size, self._c, W_new)
+            if not ok:
+                self._blown()
+            self._w = W_new
+            self.steps += 1
+
+    def _blown(self):
+        raise FloatingPointError(
+            f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+
+    def _full_step(self) -> None:
+        W = self._w
+        W_new = np.empty_like(W)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not self.sequential:
+                ok = _plain_update(W, self.population_gradient(W), self.step_size, self._c, W_new)
+            else:
+                r, eta = self._polar_split(W)
+                rho, u = np.empty(W.shape[0]), np.empty_like(W)
+                _input_points(W, rho, u)
+                J, G = self.model.potential(u, Measure(eta, r * r / W.shape[0]))
+                ok = _sequential_update(W, rho, u, np.ascontiguousarray(J - self._lambda, dtype=np.float64),
+                                        np.ascontiguousarray(G, dtype=np.float64), self.step_size,
+                                        self.layer_steps[0], self.layer_steps[1], self._lambda, W_new)
+        if not ok:
+            self._blown()
         self._w = W_new
         self.steps += 1
+
+    def _steps(self, n: int, callback: Optional[StepCallback]) -> None:
+        """Up to ``n`` steps, ``callback(self)`` after each (True stops); without a callback the SGD steps of a
+        block run in one call."""
+        done = 0
+        while done < n:
+            if self.method == "full":
+                self._full_step()
+                k = 1
+            else:
+                if self._block is None or self._block_pos == self._blocks:
+                    self._next_block()
+                k = 1 if callback is not None else min(n - done, self._blocks - self._block_pos)
+                pos, before = self._block_pos, self.steps
+                try:
+                    self._sgd_batches(self._block_T, self._block_y, pos, k)
+                finally:
+                    self._block_pos = pos + (self.steps - before)
+            done += k
+            if callback is not None and callback(self):
+                break
 
     def steps_until(self, t_end: float) -> int:
         """Total number of steps after ``advance(t_end)``: ``floor(t_end / step_size + 1e-9)`` (t_end
@@ -348,11 +577,7 @@ class NetworkTrainer(Solver):
         """Take whole steps until ``steps == steps_until(t_end)`` (the time is then ``t_end`` rounded down
         to a multiple of ``step_size``; nothing happens when already there). ``callback(self)`` after every
         step may return True to stop there."""
-        target = self.steps_until(t_end)
-        while self.steps < target:
-            self._one_step()
-            if callback is not None and callback(self):
-                break
+        self._steps(max(0, self.steps_until(t_end) - self.steps), callback)
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
@@ -386,9 +611,7 @@ class NetworkTrainer(Solver):
         if pos < 0:
             self._block, self._block_state, self._block_pos = None, None, 0
         else:
-            self._block_state = self._rng.bit_generator.state
-            self._block = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng),
-                                     dtype=np.float64)
+            self._next_block()
             self._block_pos = pos
 
     # ------------------------------------------------------------------ output

@@ -31,6 +31,14 @@ different vector widths). Calls with little work run on one thread (:mod:`wgf._p
 same bits. At the benchmark size this runs at about the speed of BLAS matrix products of the same flop
 count (benchmarks/README.md).
 
+Layers. The arithmetic lives in two serial Numba primitives, :func:`predict_tile` (one tile of samples)
+and :func:`potential_points` (a few points over a range of samples), and :func:`finish_potential` (J and the
+tangential projection); the parallel kernels only distribute them over tiles or blocks of points. Callers
+that fuse several steps into one compiled loop (the SGD step of :class:`wgf.NetworkTrainer`) call the same
+primitives serially, and get the same bits as the parallel wrappers. :func:`transpose_inputs`,
+:func:`predict_transposed` and :func:`potential_transposed` take inputs already transposed (a block of
+mini-batches is transposed once) and a range of samples.
+
 :func:`relu_features_predict_numpy` and :func:`relu_features_potential_numpy` are the plain NumPy
 references kept for the tests. Both paths agree to round-off (about 1e-15 relative), except where some
 ``b . x_i`` is within round-off of 0, where they may disagree on ``relu'``.
@@ -45,6 +53,9 @@ from ._parallel import serial_if_small
 
 __all__ = [
     "relu_features_predict",
+    "transpose_inputs",
+    "predict_transposed",
+    "potential_transposed",
     "relu_features_potential",
     "relu_features_predict_numpy",
     "relu_features_potential_numpy",
@@ -82,29 +93,78 @@ def _padded(A: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def _transposed_inputs(X: np.ndarray) -> np.ndarray:
-    """Inputs (n, k) as ``XT`` (k', n), k' = k rounded up to a multiple of 4 with zero rows."""
-    return _padded(X.T, _round_up(X.shape[1], 4), X.shape[0])
-
-
-# ---------------------------------------------------------------------------------------------- kernels
-@njit(cache=True, parallel=True, fastmath={"contract"})
-def _predict_kernel(B, w, XT, out):  # pragma: no cover - compiled
-    """``out_i = sum_j w_j relu(B_j . x_i)`` for B (M', k'), M' a multiple of 4 (zero rows and w_j = 0 pad),
-    w (M',), XT (k', n). Parallel over sample tiles; each output sums the neurons in order."""
+# ---------------------------------------------------------------------------------------------- primitives
+@njit(cache=True, fastmath={"contract"})
+def predict_tile(B, w, XT, s0, S, out, o0):  # pragma: no cover - compiled
+    """Serial primitive: ``out[o0 + i] = sum_j w_j relu(B_j . x_{s0+i})`` for ``i < S`` (S <= _TILE), with
+    B (M', k') (M' a multiple of 4; zero rows with w_j = 0 pad), w (M',), XT (k', n). The neurons are summed
+    in their order, four at a time, each ``B_j . x`` four coordinates per pass."""
     Mp, kp = B.shape
-    n = XT.shape[1]
-    ntiles = (n + _TILE - 1) // _TILE
-    for t in prange(ntiles):
-        s0 = t * _TILE
-        S = min(_TILE, n - s0)
-        h = np.zeros(S)
-        z0 = np.empty(S)
-        z1 = np.empty(S)
-        z2 = np.empty(S)
-        z3 = np.empty(S)
-        for j in range(0, Mp, 4):
-            # z_q = b_{j+q} . x for the four neurons j..j+3, four input coordinates per pass
+    h = np.zeros(S)
+    z0 = np.empty(S)
+    z1 = np.empty(S)
+    z2 = np.empty(S)
+    z3 = np.empty(S)
+    for j in range(0, Mp, 4):
+        # z_q = b_{j+q} . x for the four neurons j..j+3, four input coordinates per pass
+        for i in range(S):
+            z0[i] = 0.0
+            z1[i] = 0.0
+            z2[i] = 0.0
+            z3[i] = 0.0
+        for l in range(0, kp, 4):
+            x0 = XT[l][s0:s0 + S]
+            x1 = XT[l + 1][s0:s0 + S]
+            x2 = XT[l + 2][s0:s0 + S]
+            x3 = XT[l + 3][s0:s0 + S]
+            b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
+            b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
+            b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
+            b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
+            for i in range(S):
+                xa = x0[i]
+                xb = x1[i]
+                xc = x2[i]
+                xd = x3[i]
+                z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
+                z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
+                z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
+                z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
+        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+        for i in range(S):
+            v0 = z0[i]
+            v1 = z1[i]
+            v2 = z2[i]
+            v3 = z3[i]
+            r0 = v0 if v0 > 0.0 else 0.0
+            r1 = v1 if v1 > 0.0 else 0.0
+            r2 = v2 if v2 > 0.0 else 0.0
+            r3 = v3 if v3 > 0.0 else 0.0
+            h[i] = h[i] + w0 * r0 + w1 * r1 + w2 * r2 + w3 * r3
+    for i in range(S):
+        out[o0 + i] = h[i]
+
+
+@njit(cache=True, fastmath={"contract", "reassoc"})
+def potential_points(B, XT, g, s_first, p0, nq, with_grad, SA, SB):  # pragma: no cover - compiled
+    """Serial primitive: for the points ``p0 .. p0+nq-1`` (nq a multiple of 4, rows of B (N', k')),
+    ``SA_p = sum_i g_i relu(B_p . x_i)`` and (with_grad) ``SB_p = sum_i g_i relu'(B_p . x_i) x_i`` (k',) over
+    the samples ``x_i = XT[:, s_first + i]``, ``i < len(g)``; the sums are reduced tile after tile of
+    ``_TILE`` samples, in a fixed order that depends neither on the other points nor on the thread."""
+    kp = B.shape[1]
+    n = g.shape[0]
+    sa = np.zeros(nq)
+    sb = np.zeros((nq, kp))
+    z0 = np.empty(_TILE)
+    z1 = np.empty(_TILE)
+    z2 = np.empty(_TILE)
+    z3 = np.empty(_TILE)
+    for t0 in range(0, n, _TILE):
+        S = min(_TILE, n - t0)
+        s0 = s_first + t0
+        gg = g[t0:t0 + S]
+        for q in range(0, nq, 4):
+            j = p0 + q
             for i in range(S):
                 z0[i] = 0.0
                 z1[i] = 0.0
@@ -128,151 +188,183 @@ def _predict_kernel(B, w, XT, out):  # pragma: no cover - compiled
                     z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
                     z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
                     z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
-            w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+            # u_i = g_i relu'(z_i) (kept in place of z), and sum_i u_i z_i = sum_i g_i relu(z_i)
+            c0 = 0.0
+            c1 = 0.0
+            c2 = 0.0
+            c3 = 0.0
             for i in range(S):
+                gi = gg[i]
                 v0 = z0[i]
                 v1 = z1[i]
                 v2 = z2[i]
                 v3 = z3[i]
-                r0 = v0 if v0 > 0.0 else 0.0
-                r1 = v1 if v1 > 0.0 else 0.0
-                r2 = v2 if v2 > 0.0 else 0.0
-                r3 = v3 if v3 > 0.0 else 0.0
-                h[i] = h[i] + w0 * r0 + w1 * r1 + w2 * r2 + w3 * r3
-        for i in range(S):
-            out[s0 + i] = h[i]
-
-
-@njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
-def _potential_kernel(B, XT, g, with_grad, SA, SB):  # pragma: no cover - compiled
-    """For B (N', k') (N' a multiple of _BLOCK, zero rows pad), XT (k', n), g (n,):
-    ``SA_p = sum_i g_i relu(B_p . x_i)`` and (with_grad) ``SB_p = sum_i g_i relu'(B_p . x_i) x_i`` (k',).
-    Parallel over blocks of points; each point's sums are reduced tile after tile."""
-    Np, kp = B.shape
-    n = XT.shape[1]
-    nblocks = Np // _BLOCK
-    for blk in prange(nblocks):
-        p0 = blk * _BLOCK
-        sa = np.zeros(_BLOCK)
-        sb = np.zeros((_BLOCK, kp))
-        z0 = np.empty(_TILE)
-        z1 = np.empty(_TILE)
-        z2 = np.empty(_TILE)
-        z3 = np.empty(_TILE)
-        for s0 in range(0, n, _TILE):
-            S = min(_TILE, n - s0)
-            gg = g[s0:s0 + S]
-            for q in range(0, _BLOCK, 4):
-                j = p0 + q
-                for i in range(S):
-                    z0[i] = 0.0
-                    z1[i] = 0.0
-                    z2[i] = 0.0
-                    z3[i] = 0.0
+                u0 = gi if v0 > 0.0 else 0.0
+                u1 = gi if v1 > 0.0 else 0.0
+                u2 = gi if v2 > 0.0 else 0.0
+                u3 = gi if v3 > 0.0 else 0.0
+                c0 += u0 * v0
+                c1 += u1 * v1
+                c2 += u2 * v2
+                c3 += u3 * v3
+                z0[i] = u0
+                z1[i] = u1
+                z2[i] = u2
+                z3[i] = u3
+            sa[q] += c0
+            sa[q + 1] += c1
+            sa[q + 2] += c2
+            sa[q + 3] += c3
+            if with_grad:
                 for l in range(0, kp, 4):
                     x0 = XT[l][s0:s0 + S]
                     x1 = XT[l + 1][s0:s0 + S]
                     x2 = XT[l + 2][s0:s0 + S]
                     x3 = XT[l + 3][s0:s0 + S]
-                    b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
-                    b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
-                    b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
-                    b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
+                    a00 = a01 = a02 = a03 = 0.0
+                    a10 = a11 = a12 = a13 = 0.0
+                    a20 = a21 = a22 = a23 = 0.0
+                    a30 = a31 = a32 = a33 = 0.0
                     for i in range(S):
                         xa = x0[i]
                         xb = x1[i]
                         xc = x2[i]
                         xd = x3[i]
-                        z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
-                        z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
-                        z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
-                        z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
-                # u_i = g_i relu'(z_i) (kept in place of z), and sum_i u_i z_i = sum_i g_i relu(z_i)
-                c0 = 0.0
-                c1 = 0.0
-                c2 = 0.0
-                c3 = 0.0
-                for i in range(S):
-                    gi = gg[i]
-                    v0 = z0[i]
-                    v1 = z1[i]
-                    v2 = z2[i]
-                    v3 = z3[i]
-                    u0 = gi if v0 > 0.0 else 0.0
-                    u1 = gi if v1 > 0.0 else 0.0
-                    u2 = gi if v2 > 0.0 else 0.0
-                    u3 = gi if v3 > 0.0 else 0.0
-                    c0 += u0 * v0
-                    c1 += u1 * v1
-                    c2 += u2 * v2
-                    c3 += u3 * v3
-                    z0[i] = u0
-                    z1[i] = u1
-                    z2[i] = u2
-                    z3[i] = u3
-                sa[q] += c0
-                sa[q + 1] += c1
-                sa[q + 2] += c2
-                sa[q + 3] += c3
-                if with_grad:
-                    for l in range(0, kp, 4):
-                        x0 = XT[l][s0:s0 + S]
-                        x1 = XT[l + 1][s0:s0 + S]
-                        x2 = XT[l + 2][s0:s0 + S]
-                        x3 = XT[l + 3][s0:s0 + S]
-                        a00 = a01 = a02 = a03 = 0.0
-                        a10 = a11 = a12 = a13 = 0.0
-                        a20 = a21 = a22 = a23 = 0.0
-                        a30 = a31 = a32 = a33 = 0.0
-                        for i in range(S):
-                            xa = x0[i]
-                            xb = x1[i]
-                            xc = x2[i]
-                            xd = x3[i]
-                            u0 = z0[i]
-                            u1 = z1[i]
-                            u2 = z2[i]
-                            u3 = z3[i]
-                            a00 += u0 * xa
-                            a01 += u0 * xb
-                            a02 += u0 * xc
-                            a03 += u0 * xd
-                            a10 += u1 * xa
-                            a11 += u1 * xb
-                            a12 += u1 * xc
-                            a13 += u1 * xd
-                            a20 += u2 * xa
-                            a21 += u2 * xb
-                            a22 += u2 * xc
-                            a23 += u2 * xd
-                            a30 += u3 * xa
-                            a31 += u3 * xb
-                            a32 += u3 * xc
-                            a33 += u3 * xd
-                        sb[q, l] += a00
-                        sb[q, l + 1] += a01
-                        sb[q, l + 2] += a02
-                        sb[q, l + 3] += a03
-                        sb[q + 1, l] += a10
-                        sb[q + 1, l + 1] += a11
-                        sb[q + 1, l + 2] += a12
-                        sb[q + 1, l + 3] += a13
-                        sb[q + 2, l] += a20
-                        sb[q + 2, l + 1] += a21
-                        sb[q + 2, l + 2] += a22
-                        sb[q + 2, l + 3] += a23
-                        sb[q + 3, l] += a30
-                        sb[q + 3, l + 1] += a31
-                        sb[q + 3, l + 2] += a32
-                        sb[q + 3, l + 3] += a33
-        for q in range(_BLOCK):
-            SA[p0 + q] = sa[q]
-            if with_grad:
-                for l in range(kp):
-                    SB[p0 + q, l] = sb[q, l]
+                        u0 = z0[i]
+                        u1 = z1[i]
+                        u2 = z2[i]
+                        u3 = z3[i]
+                        a00 += u0 * xa
+                        a01 += u0 * xb
+                        a02 += u0 * xc
+                        a03 += u0 * xd
+                        a10 += u1 * xa
+                        a11 += u1 * xb
+                        a12 += u1 * xc
+                        a13 += u1 * xd
+                        a20 += u2 * xa
+                        a21 += u2 * xb
+                        a22 += u2 * xc
+                        a23 += u2 * xd
+                        a30 += u3 * xa
+                        a31 += u3 * xb
+                        a32 += u3 * xc
+                        a33 += u3 * xd
+                    sb[q, l] += a00
+                    sb[q, l + 1] += a01
+                    sb[q, l + 2] += a02
+                    sb[q, l + 3] += a03
+                    sb[q + 1, l] += a10
+                    sb[q + 1, l + 1] += a11
+                    sb[q + 1, l + 2] += a12
+                    sb[q + 1, l + 3] += a13
+                    sb[q + 2, l] += a20
+                    sb[q + 2, l + 1] += a21
+                    sb[q + 2, l + 2] += a22
+                    sb[q + 2, l + 3] += a23
+                    sb[q + 3, l] += a30
+                    sb[q + 3, l + 1] += a31
+                    sb[q + 3, l + 2] += a32
+                    sb[q + 3, l + 3] += a33
+    for q in range(nq):
+        SA[p0 + q] = sa[q]
+        if with_grad:
+            for l in range(kp):
+                SB[p0 + q, l] = sb[q, l]
+
+
+@njit(cache=True)
+def finish_potential(P, SA, SB, J, G):  # pragma: no cover - compiled
+    """``J_p = a_p SA_p`` and ``G_p = (I - eta_p eta_p^T) (SA_p, a_p SB_p[:k])`` for P (N, k+1), SA (N' >= N,),
+    SB (N', k' >= k) (with_grad); G (0, .) skips the gradient. Sequential sums: the same bits in every
+    caller."""
+    N, D = P.shape
+    for p in range(N):
+        a = P[p, 0]
+        J[p] = a * SA[p]
+    if G.shape[0] == 0:
+        return
+    for p in range(N):
+        a = P[p, 0]
+        G[p, 0] = SA[p]
+        for l in range(1, D):
+            G[p, l] = a * SB[p, l - 1]
+        s = 0.0
+        for l in range(D):
+            s += G[p, l] * P[p, l]
+        for l in range(D):
+            G[p, l] -= s * P[p, l]
+
+
+@njit(cache=True)
+def pad_rows(P, rows, cols, out):  # pragma: no cover - compiled
+    """``out`` (rows, cols) = the input weights ``P[:, 1:]`` (N, k) padded with zeros (rows >= N, cols >= k)."""
+    N, D = P.shape
+    for p in range(rows):
+        for l in range(cols):
+            out[p, l] = P[p, l + 1] if (p < N and l < D - 1) else 0.0
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+@njit(cache=True, parallel=True)
+def _predict_kernel(B, w, XT, s_first, n, out):  # pragma: no cover - compiled
+    """``out_i = sum_j w_j relu(B_j . x_{s_first+i})``, i < n: :func:`predict_tile` in parallel over tiles."""
+    ntiles = (n + _TILE - 1) // _TILE
+    for t in prange(ntiles):
+        s0 = t * _TILE
+        predict_tile(B, w, XT, s_first + s0, min(_TILE, n - s0), out, s0)
+
+
+@njit(cache=True, parallel=True)
+def _potential_kernel(B, XT, g, s_first, with_grad, SA, SB):  # pragma: no cover - compiled
+    """:func:`potential_points` in parallel over blocks of ``_BLOCK`` points (B has N' = a multiple of
+    ``_BLOCK`` rows)."""
+    nblocks = B.shape[0] // _BLOCK
+    for blk in prange(nblocks):
+        potential_points(B, XT, g, s_first, blk * _BLOCK, _BLOCK, with_grad, SA, SB)
 
 
 # ---------------------------------------------------------------------------------------------- wrappers
+def transpose_inputs(X: np.ndarray) -> np.ndarray:
+    """Inputs (n, k) as ``XT`` (k', n), k' = k rounded up to a multiple of 4 with zero rows: the layout of
+    the kernels (a trainer transposes a block of mini-batches once and passes sample ranges)."""
+    X = _as_f64(X)
+    return _padded(X.T, _round_up(X.shape[1], 4), X.shape[0])
+
+
+def predict_transposed(P: np.ndarray, c: np.ndarray, XT: np.ndarray, s_first: int = 0,
+                       n: int | None = None) -> np.ndarray:
+    """:func:`relu_features_predict` on the samples ``s_first .. s_first+n-1`` of transposed inputs ``XT``
+    (:func:`transpose_inputs`); no validation (internal layer)."""
+    n = XT.shape[1] - s_first if n is None else n
+    rows = _round_up(P.shape[0], 4)
+    B = np.empty((rows, XT.shape[0]))
+    pad_rows(P, rows, XT.shape[0], B)
+    w = np.zeros(rows)
+    w[:P.shape[0]] = c * P[:, 0]
+    out = np.empty(n)
+    with serial_if_small(B.size * n):
+        _predict_kernel(B, w, XT, s_first, n, out)
+    return out
+
+
+def potential_transposed(P: np.ndarray, XT: np.ndarray, g: np.ndarray, s_first: int = 0, with_grad: bool = True):
+    """:func:`relu_features_potential` on the samples ``s_first .. s_first+len(g)-1`` of transposed inputs
+    ``XT``; no validation (internal layer)."""
+    N = P.shape[0]
+    rows = _round_up(N, _BLOCK)
+    B = np.empty((rows, XT.shape[0]))
+    pad_rows(P, rows, XT.shape[0], B)
+    SA = np.empty(rows)
+    SB = np.empty(B.shape if with_grad else (0, B.shape[1]))
+    with serial_if_small(2 * B.size * g.shape[0]):
+        _potential_kernel(B, XT, g, s_first, bool(with_grad), SA, SB)
+    J = np.empty(N)
+    G = np.empty(P.shape if with_grad else (0, P.shape[1]))
+    finish_potential(P, SA, SB, J, G)
+    return J, (G if with_grad else None)
+
+
 def relu_features_predict(P: np.ndarray, c: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Predictor ``h_i = sum_j c_j a_j relu(b_j . x_i)`` of the signed measure ``sum_j c_j delta_{eta_j}``.
 
@@ -291,15 +383,7 @@ def relu_features_predict(P: np.ndarray, c: np.ndarray, X: np.ndarray) -> np.nda
     """
     P, c, X = _as_f64(P), _as_f64(c), _as_f64(X)
     _check_shapes(P, X, c, P.shape[0], "coefficients")
-    XT = _transposed_inputs(X)
-    rows = _round_up(P.shape[0], 4)
-    B = _padded(P[:, 1:], rows, XT.shape[0])
-    w = np.zeros(rows)
-    w[:P.shape[0]] = c * P[:, 0]
-    out = np.empty(X.shape[0])
-    with serial_if_small(B.size * X.shape[0]):
-        _predict_kernel(B, w, XT, out)
-    return out
+    return predict_transposed(P, c, transpose_inputs(X))
 
 
 def relu_features_potential(P: np.ndarray, X: np.ndarray, g: np.ndarray, with_grad: bool = True):
@@ -325,22 +409,7 @@ def relu_features_potential(P: np.ndarray, X: np.ndarray, g: np.ndarray, with_gr
     """
     P, X, g = _as_f64(P), _as_f64(X), _as_f64(g)
     _check_shapes(P, X, g, X.shape[0], "sample weights")
-    N, k = P.shape[0], X.shape[1]
-    XT = _transposed_inputs(X)
-    B = _padded(P[:, 1:], _round_up(N, _BLOCK), XT.shape[0])
-    SA = np.empty(B.shape[0])
-    SB = np.empty(B.shape if with_grad else (0, B.shape[1]))
-    with serial_if_small(2 * B.size * X.shape[0]):
-        _potential_kernel(B, XT, g, bool(with_grad), SA, SB)
-    a = P[:, 0]
-    J = a * SA[:N]
-    if not with_grad:
-        return J, None
-    G = np.empty_like(P)
-    G[:, 0] = SA[:N]
-    G[:, 1:] = a[:, None] * SB[:N, :k]
-    G -= np.sum(G * P, axis=1, keepdims=True) * P
-    return J, G
+    return potential_transposed(P, transpose_inputs(X), g, 0, with_grad)
 
 
 # ---------------------------------------------------------------------------------------------- references
