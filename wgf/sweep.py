@@ -350,7 +350,8 @@ class SweepResult:
         return 1 if self.failed else 0
 
 
-def _cluster(workers: int, scheduler: Optional[str], processes: bool, threads: int):
+def _cluster(workers: int, scheduler: Optional[str], processes: bool, threads: int,
+             env: Optional[dict[str, str]] = None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -358,17 +359,19 @@ def _cluster(workers: int, scheduler: Optional[str], processes: bool, threads: i
     kw: dict[str, Any] = dict(n_workers=workers, threads_per_worker=1, processes=processes,
                               dashboard_address=None, silence_logs=40)
     if processes:
-        kw["env"] = worker_environment(threads)
+        kw["env"] = {**worker_environment(threads), **(env or {})}
     cluster = LocalCluster(**kw)
     return Client(cluster), cluster
 
 
 def map_tasks(fn: Callable[..., Any], items: list, *, workers: int = 2, scheduler: Optional[str] = None,
               processes: bool = True, threads: int = 1,
-              on_result: Optional[Callable[[int, Any], None]] = None, errors: str = "raise") -> list:
+              on_result: Optional[Callable[[int, Any], None]] = None, errors: str = "raise",
+              env: Optional[dict[str, str]] = None) -> list:
     """``[fn(item) for item in items]`` computed on a dask.distributed cluster (the engine of
     :func:`run_sweep`): a LocalCluster of ``workers`` single-threaded processes whose thread pools are limited
-    to ``threads`` (:func:`worker_environment`), or the existing cluster at ``scheduler``. ``fn`` must be
+    to ``threads`` (:func:`worker_environment`, plus the variables ``env``), or the existing cluster at
+    ``scheduler``. ``fn`` must be
     importable by the workers (a module-level function). ``on_result(index, result)`` is called as results
     arrive; the list is returned in the order of ``items``. An exception raised by a task (or a worker that
     died) is raised here with ``errors="raise"``, and takes the place of the task's result with
@@ -377,7 +380,7 @@ def map_tasks(fn: Callable[..., Any], items: list, *, workers: int = 2, schedule
         raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
     from dask.distributed import as_completed
 
-    client, cluster = _cluster(int(workers), scheduler, processes, int(threads))
+    client, cluster = _cluster(int(workers), scheduler, processes, int(threads), env)
     try:
         stamp = f"{os.getpid()}-{time.time_ns()}"
         futures = {client.submit(fn, item, key=f"wgf-task-{stamp}-{i}", pure=False): i
