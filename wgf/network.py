@@ -72,7 +72,9 @@ mini-batches of a block that calls the kernel layer's primitives (:func:`wgf.rel
 :func:`~wgf.relu_features.potential_points`, :func:`~wgf.relu_features.finish_potential`); larger steps call
 the parallel kernels on the same block (:func:`~wgf.relu_features.predict_transposed`,
 :func:`~wgf.relu_features.potential_transposed`). Both give the same bits. The teacher's outputs
-``model.target`` and the transposed inputs are computed once per block of mini-batches.
+``model.target`` and the transposed inputs are computed once per block of mini-batches; with the fused step
+and more than one Numba thread allowed, the next block is drawn on a second thread meanwhile (the
+generator is used by one thread at a time, in order: the same stream, the same bits).
 
 Random numbers: a ``numpy.random.Generator`` (PCG64) seeded by ``seed``. Mini-batches are drawn in
 blocks of several batches (one call of ``model.sample_inputs``), which for row-wise samplers (Gaussian or
@@ -85,10 +87,11 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Optional
 
+import numba
 import numpy as np
-
 from numba import njit
 
 from . import relu_features as _rf
@@ -205,7 +208,7 @@ def _sequential_update(W, rho, u, j_u, G, gamma, ca, cb, lam, out):  # pragma: n
     return ok
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sgd_fused(W, XT, y, first, nsteps, bs, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
     """Up to ``nsteps`` online SGD steps from ``W`` (m, D) on the mini-batches ``first, first+1, ...`` of a
     block (inputs ``XT`` (k', n) transposed, teacher outputs ``y`` (n,)), serially, with the kernel layer's
@@ -266,6 +269,18 @@ def _sgd_fused(W, XT, y, first, nsteps, bs, gamma, c, lam, sequential, out):  # 
         done += 1
     out[:, :] = cur
     return done
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _prefetch_pool() -> ThreadPoolExecutor:
+    """The thread that draws the next block of mini-batches while the current one is used (one per process:
+    NumPy's generators release the GIL while they fill an array, and so does the fused step)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wgf-prefetch")
+    return _POOL
 
 
 def _round4(x: int) -> int:
@@ -384,6 +399,7 @@ class NetworkTrainer(Solver):
         self._block_y: np.ndarray | None = None
         self._block_T: np.ndarray | None = None
         self._block_state: dict | None = None
+        self._pending: Future | None = None
         self._block_pos = 0
 
     # ------------------------------------------------------------------ state
@@ -445,18 +461,37 @@ class NetworkTrainer(Solver):
         return out
 
     # ------------------------------------------------------------------ stepping
-    def _next_block(self) -> None:
-        """Draw the next block of mini-batches (one ``model.sample_inputs`` call), with its teacher outputs
-        and its transposed inputs."""
-        self._block_state = self._rng.bit_generator.state
+    def _draw_block(self):
+        """``(generator state before, inputs X (rows, dx), transposed inputs)`` of the next block: one
+        ``model.sample_inputs`` call (NumPy only: it may run on the prefetch thread)."""
+        state = self._rng.bit_generator.state
         X = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng), dtype=np.float64)
+        return state, X, _rf.transpose_inputs(X)
+
+    def _next_block(self) -> None:
+        """Make the next block of mini-batches current (drawn now, or taken from the prefetch thread) with its
+        teacher outputs; with the fused serial step and more than one Numba thread allowed, start drawing the
+        block after it on the prefetch thread (the generator is used by one thread at a time, in order, so
+        the stream is the same either way)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._block_state, X, self._block_T = pending.result()
+        else:
+            self._block_state, X, self._block_T = self._draw_block()
         self._block = X
+        fused = self._fused()
         # with the fused (serial) step, the teacher's outputs are computed serially too: a parallel region
         # per block costs more than it saves at these sizes on a busy machine
-        with serial_if_small(0.0 if self._fused() else SERIAL_WORK):
+        with serial_if_small(0.0 if fused else SERIAL_WORK):
             self._block_y = np.ascontiguousarray(self.model.target(X), dtype=np.float64)
-        self._block_T = _rf.transpose_inputs(X)
         self._block_pos = 0
+        if fused and numba.get_num_threads() > 1:
+            self._pending = _prefetch_pool().submit(self._draw_block)
+
+    def _drop_prefetch(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     def step(self, n: int = 1) -> None:
         """Take ``n`` steps (no callback)."""
@@ -605,6 +640,7 @@ class NetworkTrainer(Solver):
             raise ValueError(f"state has weights of shape {w.shape}, this trainer has {self._w.shape}")
         if blocks != self._blocks:
             raise ValueError(f"state drew {blocks} batches per block, this trainer draws {self._blocks}")
+        self._drop_prefetch()
         self._w = w
         self.steps = steps
         self._rng.bit_generator.state = rng_state
