@@ -99,7 +99,7 @@ class TorchSGD:
 
 
 def _steps_per_chunk(m, quick):
-    base = 120 if quick else 400
+    base = 60 if quick else 400
     return max(20, int(base / max(1.0, m / 30)))
 
 
@@ -278,7 +278,7 @@ def main(argv=None):
     import torch
 
     quick = args.quick
-    widths = [5, 30, 100] if quick else [5, 10, 20, 30, 100, 1000]
+    widths = [5, 30] if quick else [5, 10, 20, 30, 100, 1000]
     rounds = args.rounds or (1 if quick else 5)
     load_before = os.getloadavg()
     agree = check_same_update(widths, 100, 100)
@@ -286,8 +286,8 @@ def main(argv=None):
     load_after = os.getloadavg()
     np_us, torch_us = normals_cost(100, 100, 3 if quick else 7)
     breakdown = {m: step_breakdown(m, 100, 100, 3 if quick else 5) for m in ((30,) if quick else (5, 30, 1000))}
-    sizes2 = [64, 128, 256, 512] if quick else [64, 128, 256, 512, 1024, 2048, 4096]
-    sizes100 = [64, 128, 256] if quick else [64, 128, 256, 512, 1024, 2048]
+    sizes2 = [64, 256] if quick else [64, 128, 256, 512, 1024, 2048, 4096]
+    sizes100 = [64, 256] if quick else [64, 128, 256, 512, 1024, 2048]
     lag = lagrangian_rows(sizes2, 2, 3) + lagrangian_rows(sizes100, 100, 3)
     fits = {}
     for d in (2, 100):
