@@ -23,8 +23,8 @@ a reproduction of the paper's experiment, not a discretisation of wgf's PDE.
 Common random numbers: within one repetition, the 30 widths are trained on the same teacher and the same
 stream of input batches (each width's run, taken alone, is exactly the published experiment; only the
 correlation between widths changes), drawn once per block of 50 batches and shared, with the teacher's
-outputs (``NetworkTrainer.train_on``). Each width has its own initialisation seed; the test set is shared
-too. Repetitions are independent (seeds from ``numpy.random.SeedSequence([2021, rep])``) and run as tasks
+outputs and the transposed inputs (``NetworkTrainer.train_on``). Each width has its own initialisation
+seed; the test set is shared too. Repetitions are independent (seeds from ``numpy.random.SeedSequence([2021, rep])``) and run as tasks
 on a dask LocalCluster of ``--workers`` single-threaded processes (``wgf.sweep.map_tasks``).
 
 Run ``python -m benchmarks.icm_fig3 [--quick] [--workers 2] [--reps 30] [--steps 10000]``.
@@ -57,6 +57,7 @@ def repetition(spec: dict) -> dict:
     from wgf import TeacherStudent, sphere
     from wgf._parallel import serial_if_small
     from wgf.network import NetworkTrainer, initial_weights
+    from wgf.relu_features import transpose_inputs
 
     t0 = time.perf_counter()
     rep, widths, steps, d = spec["rep"], spec["widths"], spec["steps"], spec["d"]
@@ -77,11 +78,12 @@ def repetition(spec: dict) -> dict:
         X = model.sample_inputs(nb * BATCH, inputs)
         with serial_if_small(0.0):
             y = model.target(X)
+        XT = transpose_inputs(X)
         for m, tr in trainers.items():
             if m in diverged:
                 continue
             try:
-                tr.train_on(X, y)
+                tr.train_on(X, y, transposed=XT)
             except FloatingPointError:
                 diverged.add(m)
         done += nb

@@ -11,6 +11,7 @@ import wgf
 import wgf.network as network
 from wgf import sphere
 from wgf.network import NetworkTrainer, initial_weights
+from wgf.relu_features import transpose_inputs
 
 
 def _model(dx, m0, seed, lam=0.0):
@@ -73,13 +74,15 @@ def test_train_on_replays_the_own_stream_and_validates():
     ext = NetworkTrainer(model, W0, **kw)
     X = model.sample_inputs(450 * 10, np.random.default_rng(11))
     ext.train_on(X[:2000])
-    ext.train_on(X[2000:], model.target(X[2000:]))
+    ext.train_on(X[2000:], model.target(X[2000:]), transposed=transpose_inputs(X[2000:]))
     assert ext.steps == 450
     assert np.array_equal(own.weights, ext.weights)
     with pytest.raises(ValueError, match="multiple of batch_size"):
         ext.train_on(X[:15])
     with pytest.raises(ValueError, match="y must have shape"):
         ext.train_on(X[:10], np.zeros(3))
+    with pytest.raises(ValueError, match="transposed must be"):
+        ext.train_on(X[:10], transposed=X[:10])
     with pytest.raises(ValueError, match="method='sgd'"):
         NetworkTrainer(model, W0, step_size=0.1).train_on(X[:10])
 

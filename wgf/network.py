@@ -65,13 +65,17 @@ gives ``gamma c_a = lr``, and ``m grad_b G = (m A'/B) sum_i 1[b.x_i>0] G_i x_i``
 leave the ``(alpha, beta)`` family: compare with the PDE only at equal steps.
 
 Implementation. The step's arithmetic is written once, in small Numba functions (polar split, the points
-``u``, ``r (2 J eta + grad_S J)``, the plain and the sequential updates) shared by every path. An online
-SGD step with little work (``3 m' k' B`` multiply-adds below :data:`wgf._parallel.SERIAL_WORK`; m', k'
-the width and input size rounded up to multiples of 4) runs as one compiled serial loop over the
-mini-batches of a block that calls the kernel layer's primitives (:func:`wgf.relu_features.predict_tile`,
-:func:`~wgf.relu_features.potential_points`, :func:`~wgf.relu_features.finish_potential`); larger steps call
-the parallel kernels on the same block (:func:`~wgf.relu_features.predict_transposed`,
-:func:`~wgf.relu_features.potential_transposed`). Both give the same bits. The teacher's outputs
+``u``, ``r (2 J eta + grad_S J)``, the plain and the sequential updates) shared by every path. Online SGD
+takes the kernel layer's raw sums at the neurons' own directions, ``SA_j = sum_i g_i relu(eta_b . x_i)``
+and ``SB_j = sum_i g_i relu'(eta_b . x_i) x_i``, for which the gradient above is ``(r SA + 2 lambda a,
+a SB + 2 lambda b)`` (Euler's identity ``SB . eta_b = SA``), and in the sequential step ``rho phi(b^) = r SA``,
+``grad phi(b^) = SB``. A step with little work (``3 m' k' B`` multiply-adds below
+:data:`wgf._parallel.SERIAL_WORK`; m', k' the width and input size rounded up to multiples of 4) runs as
+one compiled serial loop over the mini-batches of a block that calls the kernel layer's primitives and
+keeps the pre-activations of the prediction for the gradient (:func:`wgf.relu_features.features_tile`,
+:func:`~wgf.relu_features.reduce_features`); larger steps call the parallel kernels on the same block
+(:func:`~wgf.relu_features.predict_transposed`, :func:`~wgf.relu_features.potential_sums_transposed`).
+Both give the same bits. The teacher's outputs
 ``model.target`` and the transposed inputs are computed once per block of mini-batches; with the fused step
 and more than one Numba thread allowed, the next block is drawn on a second thread meanwhile (the
 generator is used by one thread at a time, in order: the same stream, the same bits).
@@ -208,31 +212,52 @@ def _sequential_update(W, rho, u, j_u, G, gamma, ca, cb, lam, out):  # pragma: n
     return ok
 
 
+@njit(cache=True)
+def _sums_update(W, r, SA, SB, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
+    """The SGD step from the kernel layer's raw sums at the neurons' own directions ``eta_j``:
+    ``SA_j = sum_i g_i relu(eta_b . x_i)``, ``SB_j = sum_i g_i relu'(eta_b . x_i) x_i``. The mini-batch
+    gradient is then ``m grad_a = r SA + 2 lambda a`` (``r SA = sum_i g_i relu(b . x_i)``) and
+    ``m grad_b = a SB + 2 lambda b`` — the same vector as ``r (2 J eta + grad_S J)`` with ``J = a_eta SA``,
+    by Euler's identity ``SB . eta_b = SA``. Plain: ``w' = w - gamma C grad``; sequential: the input layer
+    uses the updated ``a'`` (``rho phi(b^) = r SA`` and ``grad phi(b^) = SB``). False if not finite."""
+    m, D = W.shape
+    ca, cb = c[0], c[1]
+    ok = True
+    for j in range(m):
+        a = W[j, 0]
+        a_new = a - gamma * (ca * (r[j] * SA[j] + 2.0 * lam * a))
+        out[j, 0] = a_new
+        if not math.isfinite(a_new):
+            ok = False
+        a_used = a_new if sequential else a
+        for l in range(1, D):
+            v = W[j, l] - gamma * (c[l] * (a_used * SB[j, l - 1] + 2.0 * lam * W[j, l]))
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
 @njit(cache=True, nogil=True)
 def _sgd_fused(W, XT, y, first, nsteps, bs, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
     """Up to ``nsteps`` online SGD steps from ``W`` (m, D) on the mini-batches ``first, first+1, ...`` of a
     block (inputs ``XT`` (k', n) transposed, teacher outputs ``y`` (n,)), serially, with the kernel layer's
-    primitives. ``out`` receives the last finite weights; returns the number of steps taken (fewer than
+    primitives: the pre-activations ``b_j . x_i`` are computed once per step, for the prediction and for the
+    gradient. ``out`` receives the last finite weights; returns the number of steps taken (fewer than
     ``nsteps`` when a step produced non-finite weights)."""
     m, D = W.shape
     kp = XT.shape[0]
     mp = ((m + 3) // 4) * 4
-    blk = 16
     tile = 512
     Bn = np.empty((mp, kp))
-    Bp = np.empty((mp, kp))
     wv = np.zeros(mp)
     r = np.empty(m)
     eta = np.empty((m, D))
-    rho = np.empty(m)
-    u = np.empty((m, D))
+    Z = np.empty((mp, bs))
     h = np.empty(bs)
     g = np.empty(bs)
     SA = np.empty(mp)
     SB = np.empty((mp, kp))
-    J = np.empty(m)
-    G = np.empty((m, D))
-    grad = np.empty((m, D))
     cur = W.copy()
     nxt = np.empty_like(W)
     done = 0
@@ -244,26 +269,12 @@ def _sgd_fused(W, XT, y, first, nsteps, bs, gamma, c, lam, sequential, out):  # 
         for j in range(m):
             wv[j] = (r[j] * r[j] / m) * eta[j, 0]
         for t0 in range(0, bs, tile):
-            _rf.predict_tile(Bn, wv, XT, s0 + t0, min(tile, bs - t0), h, t0)
+            S = min(tile, bs - t0)
+            _rf.features_tile(Bn, wv, XT, s0 + t0, S, Z, t0, h, t0)
         for i in range(bs):
             g[i] = (h[i] - y[s0 + i]) / bs
-        if sequential:
-            _input_points(cur, rho, u)
-            P = u
-        else:
-            P = eta
-        _rf.pad_rows(P, mp, kp, Bp)
-        for p0 in range(0, mp, blk):
-            _rf.potential_points(Bp, XT, g, s0, p0, min(blk, mp - p0), True, SA, SB)
-        _rf.finish_potential(P, SA, SB, J, G)
-        if sequential:
-            ok = _sequential_update(cur, rho, u, J, G, gamma, c[0], c[1], lam, nxt)
-        else:
-            for j in range(m):
-                J[j] += lam
-            _gradient(r, eta, J, G, grad)
-            ok = _plain_update(cur, grad, gamma, c, nxt)
-        if not ok:
+        _rf.reduce_features(Z, XT, g, s0, True, SA, SB)
+        if not _sums_update(cur, r, SA, SB, gamma, c, lam, sequential, nxt):
             break
         cur, nxt = nxt, cur
         done += 1
@@ -498,11 +509,12 @@ class NetworkTrainer(Solver):
         n = check_int("n", n, low=0)
         self._steps(n, None)
 
-    def train_on(self, X, y=None) -> None:
+    def train_on(self, X, y=None, transposed=None) -> None:
         """Online SGD steps on given inputs instead of the trainer's own stream: one step per consecutive
         mini-batch of ``X`` (n, dx), n a multiple of ``batch_size``, with targets ``y`` (n,) (default
         ``model.target(X)``). For common random numbers across trainers (the same inputs for several
-        widths). The trainer's own generator does not move, so :meth:`state_dict` cannot replay such steps."""
+        widths); ``transposed`` may pass ``wgf.relu_features.transpose_inputs(X)`` computed once for all of
+        them. The trainer's own generator does not move, so :meth:`state_dict` cannot replay such steps."""
         if self.method != "sgd":
             raise ValueError(f"train_on needs method='sgd', this trainer has method={self.method!r}")
         X = np.ascontiguousarray(X, dtype=np.float64)
@@ -514,7 +526,14 @@ class NetworkTrainer(Solver):
         y = np.ascontiguousarray(y, dtype=np.float64)
         if y.shape != (X.shape[0],):
             raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-        self._sgd_batches(_rf.transpose_inputs(X), y, 0, X.shape[0] // self.batch_size)
+        if transposed is None:
+            XT = _rf.transpose_inputs(X)
+        else:
+            XT = np.ascontiguousarray(transposed, dtype=np.float64)
+            if XT.shape != (_round4(k), X.shape[0]):
+                raise ValueError(f"transposed must be transpose_inputs(X), of shape ({_round4(k)}, {X.shape[0]}), "
+                                 f"got {XT.shape}")
+        self._sgd_batches(XT, y, 0, X.shape[0] // self.batch_size)
 
     def _fused(self) -> bool:
         m, D = self._w.shape
@@ -539,19 +558,10 @@ class NetworkTrainer(Solver):
             r, eta = self._polar_split(W)
             h = _rf.predict_transposed(eta, r * r / W.shape[0], XT, s * B, B)
             g = (h - y[s * B:(s + 1) * B]) / B
+            SA, SB = _rf.potential_sums_transposed(eta, XT, g, s * B)
             W_new = np.empty_like(W)
             with np.errstate(over="ignore", invalid="ignore"):
-                if self.sequential:
-                    rho, u = np.empty(W.shape[0]), np.empty_like(W)
-                    _input_points(W, rho, u)
-                    j, G = _rf.potential_transposed(u, XT, g, s * B)
-                    ok = _sequential_update(W, rho, u, j, G, self.step_size, self.layer_steps[0],
-                                            self.layer_steps[1], self._lambda, W_new)
-                else:
-                    J, G = _rf.potential_transposed(eta, XT, g, s * B)
-                    grad = np.empty_like(W)
-                    _gradient(r, eta, J + self._lambda, G, grad)
-                    ok = _plain_update(W, grad, self.step_size, self._c, W_new)
+                ok = _sums_update(W, r, SA, SB, self.step_size, self._c, self._lambda, self.sequential, W_new)
             if not ok:
                 self._blown()
             self._w = W_new

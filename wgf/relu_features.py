@@ -31,11 +31,14 @@ different vector widths). Calls with little work run on one thread (:mod:`wgf._p
 same bits. At the benchmark size this runs at about the speed of BLAS matrix products of the same flop
 count (benchmarks/README.md).
 
-Layers. The arithmetic lives in two serial Numba primitives, :func:`predict_tile` (one tile of samples)
-and :func:`potential_points` (a few points over a range of samples), and :func:`finish_potential` (J and the
-tangential projection); the parallel kernels only distribute them over tiles or blocks of points. Callers
-that fuse several steps into one compiled loop (the SGD step of :class:`wgf.NetworkTrainer`) call the same
-primitives serially, and get the same bits as the parallel wrappers. :func:`transpose_inputs`,
+Layers. The arithmetic lives in serial Numba primitives: the pre-activations of four neurons over a tile
+(``_z_quad``), the predictor's sum over neurons and the potential's reduction over samples, composed into
+:func:`predict_tile` (one tile of samples) and :func:`potential_points` (a few points over a range of
+samples), and :func:`finish_potential` (J and the tangential projection); the parallel kernels only
+distribute them over tiles or blocks of points. Callers that fuse several steps into one compiled loop (the
+SGD step of :class:`wgf.NetworkTrainer`) call the same primitives serially and get the same bits as the
+parallel wrappers; :func:`features_tile` and :func:`reduce_features` keep the pre-activations of a
+prediction for the potential at the same neurons, so that an SGD step computes them once. :func:`transpose_inputs`,
 :func:`predict_transposed` and :func:`potential_transposed` take inputs already transposed (a block of
 mini-batches is transposed once) and a range of samples.
 
@@ -56,6 +59,7 @@ __all__ = [
     "transpose_inputs",
     "predict_transposed",
     "potential_transposed",
+    "potential_sums_transposed",
     "relu_features_potential",
     "relu_features_predict_numpy",
     "relu_features_potential_numpy",
@@ -95,57 +99,173 @@ def _padded(A: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- primitives
 @njit(cache=True, fastmath={"contract"})
+def _z_quad(B, j, XT, s0, S, z0, z1, z2, z3):  # pragma: no cover - compiled
+    """``z_q[i] = B_{j+q} . x_{s0+i}`` for the four rows j..j+3 and ``i < S``, four coordinates per pass
+    (each loaded input row serves four neurons)."""
+    kp = B.shape[1]
+    for i in range(S):
+        z0[i] = 0.0
+        z1[i] = 0.0
+        z2[i] = 0.0
+        z3[i] = 0.0
+    for l in range(0, kp, 4):
+        x0 = XT[l][s0:s0 + S]
+        x1 = XT[l + 1][s0:s0 + S]
+        x2 = XT[l + 2][s0:s0 + S]
+        x3 = XT[l + 3][s0:s0 + S]
+        b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
+        b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
+        b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
+        b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
+        for i in range(S):
+            xa = x0[i]
+            xb = x1[i]
+            xc = x2[i]
+            xd = x3[i]
+            z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
+            z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
+            z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
+            z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
+
+
+@njit(cache=True, fastmath={"contract"})
+def _relu_sum_quad(w0, w1, w2, w3, z0, z1, z2, z3, h, S):  # pragma: no cover - compiled
+    """``h[i] += sum_q w_q relu(z_q[i])`` (the four neurons in their order)."""
+    for i in range(S):
+        v0 = z0[i]
+        v1 = z1[i]
+        v2 = z2[i]
+        v3 = z3[i]
+        r0 = v0 if v0 > 0.0 else 0.0
+        r1 = v1 if v1 > 0.0 else 0.0
+        r2 = v2 if v2 > 0.0 else 0.0
+        r3 = v3 if v3 > 0.0 else 0.0
+        h[i] = h[i] + w0 * r0 + w1 * r1 + w2 * r2 + w3 * r3
+
+
+@njit(cache=True, fastmath={"contract", "reassoc"})
+def _reduce_quad(z0, z1, z2, z3, gg, XT, s0, S, with_grad, sa, sb, q):  # pragma: no cover - compiled
+    """From ``z_q = b_q . x_i`` (four rows, ``i < S``, samples ``s0 + i``) and weights ``gg`` (S,):
+    ``sa[q+r] += sum_i g_i relu(z_r[i])`` and (with_grad) ``sb[q+r, :] += sum_i g_i relu'(z_r[i]) x_i``; the
+    z arrays are overwritten by ``g_i relu'(z_r[i])``. Within the tile the sums may be vectorised."""
+    kp = XT.shape[0]
+    # u_i = g_i relu'(z_i) (kept in place of z), and sum_i u_i z_i = sum_i g_i relu(z_i)
+    c0 = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    c3 = 0.0
+    for i in range(S):
+        gi = gg[i]
+        v0 = z0[i]
+        v1 = z1[i]
+        v2 = z2[i]
+        v3 = z3[i]
+        u0 = gi if v0 > 0.0 else 0.0
+        u1 = gi if v1 > 0.0 else 0.0
+        u2 = gi if v2 > 0.0 else 0.0
+        u3 = gi if v3 > 0.0 else 0.0
+        c0 += u0 * v0
+        c1 += u1 * v1
+        c2 += u2 * v2
+        c3 += u3 * v3
+        z0[i] = u0
+        z1[i] = u1
+        z2[i] = u2
+        z3[i] = u3
+    sa[q] += c0
+    sa[q + 1] += c1
+    sa[q + 2] += c2
+    sa[q + 3] += c3
+    if with_grad:
+        for l in range(0, kp, 4):
+            x0 = XT[l][s0:s0 + S]
+            x1 = XT[l + 1][s0:s0 + S]
+            x2 = XT[l + 2][s0:s0 + S]
+            x3 = XT[l + 3][s0:s0 + S]
+            a00 = a01 = a02 = a03 = 0.0
+            a10 = a11 = a12 = a13 = 0.0
+            a20 = a21 = a22 = a23 = 0.0
+            a30 = a31 = a32 = a33 = 0.0
+            for i in range(S):
+                xa = x0[i]
+                xb = x1[i]
+                xc = x2[i]
+                xd = x3[i]
+                u0 = z0[i]
+                u1 = z1[i]
+                u2 = z2[i]
+                u3 = z3[i]
+                a00 += u0 * xa
+                a01 += u0 * xb
+                a02 += u0 * xc
+                a03 += u0 * xd
+                a10 += u1 * xa
+                a11 += u1 * xb
+                a12 += u1 * xc
+                a13 += u1 * xd
+                a20 += u2 * xa
+                a21 += u2 * xb
+                a22 += u2 * xc
+                a23 += u2 * xd
+                a30 += u3 * xa
+                a31 += u3 * xb
+                a32 += u3 * xc
+                a33 += u3 * xd
+            sb[q, l] += a00
+            sb[q, l + 1] += a01
+            sb[q, l + 2] += a02
+            sb[q, l + 3] += a03
+            sb[q + 1, l] += a10
+            sb[q + 1, l + 1] += a11
+            sb[q + 1, l + 2] += a12
+            sb[q + 1, l + 3] += a13
+            sb[q + 2, l] += a20
+            sb[q + 2, l + 1] += a21
+            sb[q + 2, l + 2] += a22
+            sb[q + 2, l + 3] += a23
+            sb[q + 3, l] += a30
+            sb[q + 3, l + 1] += a31
+            sb[q + 3, l + 2] += a32
+            sb[q + 3, l + 3] += a33
+
+
+@njit(cache=True)
 def predict_tile(B, w, XT, s0, S, out, o0):  # pragma: no cover - compiled
     """Serial primitive: ``out[o0 + i] = sum_j w_j relu(B_j . x_{s0+i})`` for ``i < S`` (S <= _TILE), with
     B (M', k') (M' a multiple of 4; zero rows with w_j = 0 pad), w (M',), XT (k', n). The neurons are summed
-    in their order, four at a time, each ``B_j . x`` four coordinates per pass."""
-    Mp, kp = B.shape
+    in their order, four at a time."""
+    Mp = B.shape[0]
     h = np.zeros(S)
     z0 = np.empty(S)
     z1 = np.empty(S)
     z2 = np.empty(S)
     z3 = np.empty(S)
     for j in range(0, Mp, 4):
-        # z_q = b_{j+q} . x for the four neurons j..j+3, four input coordinates per pass
-        for i in range(S):
-            z0[i] = 0.0
-            z1[i] = 0.0
-            z2[i] = 0.0
-            z3[i] = 0.0
-        for l in range(0, kp, 4):
-            x0 = XT[l][s0:s0 + S]
-            x1 = XT[l + 1][s0:s0 + S]
-            x2 = XT[l + 2][s0:s0 + S]
-            x3 = XT[l + 3][s0:s0 + S]
-            b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
-            b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
-            b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
-            b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
-            for i in range(S):
-                xa = x0[i]
-                xb = x1[i]
-                xc = x2[i]
-                xd = x3[i]
-                z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
-                z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
-                z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
-                z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
-        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
-        for i in range(S):
-            v0 = z0[i]
-            v1 = z1[i]
-            v2 = z2[i]
-            v3 = z3[i]
-            r0 = v0 if v0 > 0.0 else 0.0
-            r1 = v1 if v1 > 0.0 else 0.0
-            r2 = v2 if v2 > 0.0 else 0.0
-            r3 = v3 if v3 > 0.0 else 0.0
-            h[i] = h[i] + w0 * r0 + w1 * r1 + w2 * r2 + w3 * r3
+        _z_quad(B, j, XT, s0, S, z0, z1, z2, z3)
+        _relu_sum_quad(w[j], w[j + 1], w[j + 2], w[j + 3], z0, z1, z2, z3, h, S)
     for i in range(S):
         out[o0 + i] = h[i]
 
 
-@njit(cache=True, fastmath={"contract", "reassoc"})
+@njit(cache=True)
+def features_tile(B, w, XT, s0, S, Z, zo, out, o0):  # pragma: no cover - compiled
+    """:func:`predict_tile` that also keeps the pre-activations: ``Z[j, zo + i] = B_j . x_{s0+i}`` (Z has
+    the rows of B), for :func:`reduce_features` after the per-sample weights are known (the same bits as
+    :func:`potential_points` on the rows of B, without computing them twice)."""
+    Mp = B.shape[0]
+    h = np.zeros(S)
+    for j in range(0, Mp, 4):
+        z0 = Z[j, zo:zo + S]
+        z1 = Z[j + 1, zo:zo + S]
+        z2 = Z[j + 2, zo:zo + S]
+        z3 = Z[j + 3, zo:zo + S]
+        _z_quad(B, j, XT, s0, S, z0, z1, z2, z3)
+        _relu_sum_quad(w[j], w[j + 1], w[j + 2], w[j + 3], z0, z1, z2, z3, h, S)
+    for i in range(S):
+        out[o0 + i] = h[i]
+
+
+@njit(cache=True)
 def potential_points(B, XT, g, s_first, p0, nq, with_grad, SA, SB):  # pragma: no cover - compiled
     """Serial primitive: for the points ``p0 .. p0+nq-1`` (nq a multiple of 4, rows of B (N', k')),
     ``SA_p = sum_i g_i relu(B_p . x_i)`` and (with_grad) ``SB_p = sum_i g_i relu'(B_p . x_i) x_i`` (k',) over
@@ -164,113 +284,34 @@ def potential_points(B, XT, g, s_first, p0, nq, with_grad, SA, SB):  # pragma: n
         s0 = s_first + t0
         gg = g[t0:t0 + S]
         for q in range(0, nq, 4):
-            j = p0 + q
-            for i in range(S):
-                z0[i] = 0.0
-                z1[i] = 0.0
-                z2[i] = 0.0
-                z3[i] = 0.0
-            for l in range(0, kp, 4):
-                x0 = XT[l][s0:s0 + S]
-                x1 = XT[l + 1][s0:s0 + S]
-                x2 = XT[l + 2][s0:s0 + S]
-                x3 = XT[l + 3][s0:s0 + S]
-                b00, b01, b02, b03 = B[j, l], B[j, l + 1], B[j, l + 2], B[j, l + 3]
-                b10, b11, b12, b13 = B[j + 1, l], B[j + 1, l + 1], B[j + 1, l + 2], B[j + 1, l + 3]
-                b20, b21, b22, b23 = B[j + 2, l], B[j + 2, l + 1], B[j + 2, l + 2], B[j + 2, l + 3]
-                b30, b31, b32, b33 = B[j + 3, l], B[j + 3, l + 1], B[j + 3, l + 2], B[j + 3, l + 3]
-                for i in range(S):
-                    xa = x0[i]
-                    xb = x1[i]
-                    xc = x2[i]
-                    xd = x3[i]
-                    z0[i] = z0[i] + b00 * xa + b01 * xb + b02 * xc + b03 * xd
-                    z1[i] = z1[i] + b10 * xa + b11 * xb + b12 * xc + b13 * xd
-                    z2[i] = z2[i] + b20 * xa + b21 * xb + b22 * xc + b23 * xd
-                    z3[i] = z3[i] + b30 * xa + b31 * xb + b32 * xc + b33 * xd
-            # u_i = g_i relu'(z_i) (kept in place of z), and sum_i u_i z_i = sum_i g_i relu(z_i)
-            c0 = 0.0
-            c1 = 0.0
-            c2 = 0.0
-            c3 = 0.0
-            for i in range(S):
-                gi = gg[i]
-                v0 = z0[i]
-                v1 = z1[i]
-                v2 = z2[i]
-                v3 = z3[i]
-                u0 = gi if v0 > 0.0 else 0.0
-                u1 = gi if v1 > 0.0 else 0.0
-                u2 = gi if v2 > 0.0 else 0.0
-                u3 = gi if v3 > 0.0 else 0.0
-                c0 += u0 * v0
-                c1 += u1 * v1
-                c2 += u2 * v2
-                c3 += u3 * v3
-                z0[i] = u0
-                z1[i] = u1
-                z2[i] = u2
-                z3[i] = u3
-            sa[q] += c0
-            sa[q + 1] += c1
-            sa[q + 2] += c2
-            sa[q + 3] += c3
-            if with_grad:
-                for l in range(0, kp, 4):
-                    x0 = XT[l][s0:s0 + S]
-                    x1 = XT[l + 1][s0:s0 + S]
-                    x2 = XT[l + 2][s0:s0 + S]
-                    x3 = XT[l + 3][s0:s0 + S]
-                    a00 = a01 = a02 = a03 = 0.0
-                    a10 = a11 = a12 = a13 = 0.0
-                    a20 = a21 = a22 = a23 = 0.0
-                    a30 = a31 = a32 = a33 = 0.0
-                    for i in range(S):
-                        xa = x0[i]
-                        xb = x1[i]
-                        xc = x2[i]
-                        xd = x3[i]
-                        u0 = z0[i]
-                        u1 = z1[i]
-                        u2 = z2[i]
-                        u3 = z3[i]
-                        a00 += u0 * xa
-                        a01 += u0 * xb
-                        a02 += u0 * xc
-                        a03 += u0 * xd
-                        a10 += u1 * xa
-                        a11 += u1 * xb
-                        a12 += u1 * xc
-                        a13 += u1 * xd
-                        a20 += u2 * xa
-                        a21 += u2 * xb
-                        a22 += u2 * xc
-                        a23 += u2 * xd
-                        a30 += u3 * xa
-                        a31 += u3 * xb
-                        a32 += u3 * xc
-                        a33 += u3 * xd
-                    sb[q, l] += a00
-                    sb[q, l + 1] += a01
-                    sb[q, l + 2] += a02
-                    sb[q, l + 3] += a03
-                    sb[q + 1, l] += a10
-                    sb[q + 1, l + 1] += a11
-                    sb[q + 1, l + 2] += a12
-                    sb[q + 1, l + 3] += a13
-                    sb[q + 2, l] += a20
-                    sb[q + 2, l + 1] += a21
-                    sb[q + 2, l + 2] += a22
-                    sb[q + 2, l + 3] += a23
-                    sb[q + 3, l] += a30
-                    sb[q + 3, l + 1] += a31
-                    sb[q + 3, l + 2] += a32
-                    sb[q + 3, l + 3] += a33
+            _z_quad(B, p0 + q, XT, s0, S, z0, z1, z2, z3)
+            _reduce_quad(z0, z1, z2, z3, gg, XT, s0, S, with_grad, sa, sb, q)
     for q in range(nq):
         SA[p0 + q] = sa[q]
         if with_grad:
             for l in range(kp):
                 SB[p0 + q, l] = sb[q, l]
+
+
+@njit(cache=True)
+def reduce_features(Z, XT, g, s_first, with_grad, SA, SB):  # pragma: no cover - compiled
+    """:func:`potential_points` for every row from pre-activations kept by :func:`features_tile`:
+    ``Z[j, i] = B_j . x_{s_first+i}`` (M', n), ``i < len(g)``, M' a multiple of 4 (Z is overwritten)."""
+    Mp, kp = Z.shape[0], XT.shape[0]
+    n = g.shape[0]
+    sa = np.zeros(Mp)
+    sb = np.zeros((Mp, kp))
+    for t0 in range(0, n, _TILE):
+        S = min(_TILE, n - t0)
+        gg = g[t0:t0 + S]
+        for q in range(0, Mp, 4):
+            _reduce_quad(Z[q, t0:t0 + S], Z[q + 1, t0:t0 + S], Z[q + 2, t0:t0 + S], Z[q + 3, t0:t0 + S], gg, XT,
+                         s_first + t0, S, with_grad, sa, sb, q)
+    for q in range(Mp):
+        SA[q] = sa[q]
+        if with_grad:
+            for l in range(kp):
+                SB[q, l] = sb[q, l]
 
 
 @njit(cache=True)
@@ -363,6 +404,21 @@ def potential_transposed(P: np.ndarray, XT: np.ndarray, g: np.ndarray, s_first: 
     G = np.empty(P.shape if with_grad else (0, P.shape[1]))
     finish_potential(P, SA, SB, J, G)
     return J, (G if with_grad else None)
+
+
+def potential_sums_transposed(P: np.ndarray, XT: np.ndarray, g: np.ndarray, s_first: int = 0):
+    """The raw sums behind :func:`potential_transposed`: ``SA_p = sum_i g_i relu(b_p . x_i)`` (N,) and
+    ``SB_p = sum_i g_i relu'(b_p . x_i) x_i`` (N, k') at the input weights ``b_p = P[p, 1:]`` (any vectors),
+    over the samples ``s_first .. s_first+len(g)-1`` of ``XT``; no validation (internal layer)."""
+    N = P.shape[0]
+    rows = _round_up(N, _BLOCK)
+    B = np.empty((rows, XT.shape[0]))
+    pad_rows(P, rows, XT.shape[0], B)
+    SA = np.empty(rows)
+    SB = np.empty(B.shape)
+    with serial_if_small(2 * B.size * g.shape[0]):
+        _potential_kernel(B, XT, g, s_first, True, SA, SB)
+    return SA[:N], SB[:N]
 
 
 def relu_features_predict(P: np.ndarray, c: np.ndarray, X: np.ndarray) -> np.ndarray:
