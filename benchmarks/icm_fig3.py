@@ -27,7 +27,8 @@ outputs and the transposed inputs (``NetworkTrainer.train_on``). Each width has 
 seed; the test set is shared too. Repetitions are independent (seeds from ``numpy.random.SeedSequence([2021, rep])``) and run as tasks
 on a dask LocalCluster of ``--workers`` single-threaded processes (``wgf.sweep.map_tasks``).
 
-Run ``python -m benchmarks.icm_fig3 [--quick] [--workers 2] [--reps 30] [--steps 10000]``.
+Run ``python -m benchmarks.icm_fig3 [--quick] [--workers 2] [--reps 30] [--steps 10000]``; ``--replot`` redraws
+the figure from the last run's results JSON.
 """
 
 from __future__ import annotations
@@ -111,7 +112,11 @@ def main(argv=None):
         p.add_argument("--workers", type=int, default=None,
                        help="dask LocalCluster worker processes (0: run in this process); default 2, quick 0"),
         p.add_argument("--reps", type=int, default=None, help="repetitions per width (default 30)"),
-        p.add_argument("--steps", type=int, default=None, help="SGD iterations (default 10000)")))
+        p.add_argument("--steps", type=int, default=None, help="SGD iterations (default 10000)"),
+        p.add_argument("--replot", action="store_true",
+                       help="only redraw the figure from the results JSON of the last run (in --out)")))
+    if args.replot:
+        return _replot(args)
     quick = args.quick
     widths = [2, 12, 25] if quick else list(range(1, 31))
     reps = args.reps or (2 if quick else 30)
@@ -169,6 +174,23 @@ def main(argv=None):
     return rows, meta
 
 
+def _replot(args):
+    import json
+
+    from benchmarks._harness import FIGURES
+
+    info = json.loads((Path(args.out) / "icm_fig3.json").read_text())
+    rows = info["rows"]
+    widths = [r["m"] for r in rows]
+    risks = np.array(info["meta"]["risks_by_rep"], dtype=float)
+    steps = int(info["meta"]["experiment"].split(" SGD steps")[0].split(", ")[-1])
+    fig = _figure(widths, risks, rows, steps, risks.shape[0])
+    path = (Path(args.out) if info["quick"] else FIGURES) / "icm_fig3.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    print(f"wrote {path}")
+    return rows, info["meta"]
+
+
 def _figure(widths, risks, rows, steps, reps):
     import matplotlib
 
@@ -185,12 +207,19 @@ def _figure(widths, risks, rows, steps, reps):
     ax[0].set_ylabel(f"success rate (test risk < {THRESHOLD:g})")
     ax[0].set_ylim(-0.05, 1.05)
     ax[0].set_title(f"ICM Fig 3, d = {D}, m0 = {M0}: success rate", fontsize=10)
-    ax[0].legend(fontsize=8, loc="lower right")
+    ax[0].legend(fontsize=8, loc="upper left")
+    floor = 1e-12
     r = np.where(np.isfinite(risks), risks, np.nan)
     jitter = (np.random.default_rng(0).random(r.shape) - 0.5) * 0.3
-    ax[1].semilogy((m[None, :] + jitter).ravel(), r.ravel(), ".", color="C0", alpha=0.25, ms=3,
-                   label="each repetition")
-    ax[1].semilogy(m, [row["median_risk"] for row in rows], "o-", color="C1", label="median")
+    x = (m[None, :] + jitter).ravel()
+    rr = r.ravel()
+    low = rr < floor
+    ax[1].semilogy(x[~low], rr[~low], ".", color="C0", alpha=0.25, ms=3, label="each repetition")
+    if low.any():
+        ax[1].semilogy(x[low], np.full(low.sum(), floor), "v", color="C2", alpha=0.6, ms=4,
+                       label=f"risk < {floor:g} (exact fit: m = m0 = {M0})")
+    ax[1].semilogy(m, [max(row["median_risk"], floor) for row in rows], "o-", color="C1", label="median")
+    ax[1].set_ylim(floor / 3, None)
     ax[1].axhline(THRESHOLD, color="k", lw=0.8, ls=":", label=f"success threshold {THRESHOLD:g}")
     ax[1].set_xlabel("student width m")
     ax[1].set_ylabel(f"test risk after {steps} SGD steps")

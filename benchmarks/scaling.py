@@ -18,7 +18,6 @@ Run ``python -m benchmarks.scaling [--quick]``.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 

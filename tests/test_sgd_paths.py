@@ -21,29 +21,31 @@ def _model(dx, m0, seed, lam=0.0):
 
 
 CONFIGS = [
-    dict(sequential=False, layer_steps=(1.0, 1.0), lam=0.0),
-    dict(sequential=True, layer_steps=(1.0, 20.0), lam=0.0),
-    dict(sequential=False, layer_steps=(0.5, 2.0), lam=0.05),
-    dict(sequential=True, layer_steps=(1.0, 3.0), lam=0.05),
+    dict(sequential=False, layer_steps=(1.0, 1.0), lam=0.0, batch=60),
+    dict(sequential=True, layer_steps=(1.0, 20.0), lam=0.0, batch=60),
+    dict(sequential=False, layer_steps=(0.5, 2.0), lam=0.05, batch=60),
+    dict(sequential=True, layer_steps=(1.0, 3.0), lam=0.05, batch=60),
+    dict(sequential=True, layer_steps=(1.0, 3.0), lam=0.0, batch=700),   # two tiles of samples per batch
 ]
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_fused_and_parallel_paths_agree_bitwise(cfg, monkeypatch):
     """Same weights, bit for bit, after 70 steps of batch 60 (blocks of 33 batches: two block boundaries
-    crossed), width 7 (padded to 8), dx = 13 (padded to 16)."""
+    crossed) or 700 (two tiles of samples), width 7 (padded to 8), dx = 13 (padded to 16)."""
     model = _model(13, 3, 1, cfg["lam"])
     W0 = initial_weights(7, 13, kind="balanced", radius=math.sqrt(2), seed=2)
     kw = dict(step_size=0.01, layer_steps=cfg["layer_steps"], sequential=cfg["sequential"], method="sgd",
-              batch_size=60, seed=5)
+              batch_size=cfg["batch"], seed=5)
     fused = NetworkTrainer(model, W0, **kw)
     assert fused._fused()
-    fused.step(70)
+    n = 70 if cfg["batch"] < 100 else 5
+    fused.step(n)
     monkeypatch.setattr(network, "SERIAL_WORK", 0.0)   # every step through the parallel kernels
     par = NetworkTrainer(model, W0, **kw)
     assert not par._fused()
-    par.step(70)
-    assert par.steps == fused.steps == 70
+    par.step(n)
+    assert par.steps == fused.steps == n
     assert np.array_equal(par.weights, fused.weights)
     assert not np.allclose(par.weights, W0)
 

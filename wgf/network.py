@@ -73,9 +73,9 @@ a SB + 2 lambda b)`` (Euler's identity ``SB . eta_b = SA``), and in the sequenti
 :data:`wgf._parallel.SERIAL_WORK`; m', k' the width and input size rounded up to multiples of 4) runs as
 one compiled serial loop over the mini-batches of a block that calls the kernel layer's primitives and
 keeps the pre-activations of the prediction for the gradient (:func:`wgf.relu_features.features_tile`,
-:func:`~wgf.relu_features.reduce_features`); larger steps call the parallel kernels on the same block
-(:func:`~wgf.relu_features.predict_transposed`, :func:`~wgf.relu_features.potential_sums_transposed`).
-Both give the same bits. The teacher's outputs
+:func:`~wgf.relu_features.reduce_features`); larger steps do the same with the parallel kernels
+(:func:`~wgf.relu_features.features_transposed`, :func:`~wgf.relu_features.reduce_transposed`, parallel over
+groups of four neurons). Both give the same bits. The teacher's outputs
 ``model.target`` and the transposed inputs are computed once per block of mini-batches; with the fused step
 and more than one Numba thread allowed, the next block is drawn on a second thread meanwhile (the
 generator is used by one thread at a time, in order: the same stream, the same bits).
@@ -221,7 +221,7 @@ def _sums_update(W, r, SA, SB, gamma, c, lam, sequential, out):  # pragma: no co
     by Euler's identity ``SB . eta_b = SA``. Plain: ``w' = w - gamma C grad``; sequential: the input layer
     uses the updated ``a'`` (``rho phi(b^) = r SA`` and ``grad phi(b^) = SB``). False if not finite."""
     m, D = W.shape
-    ca, cb = c[0], c[1]
+    ca = c[0]
     ok = True
     for j in range(m):
         a = W[j, 0]
@@ -556,9 +556,9 @@ class NetworkTrainer(Solver):
         for s in range(first, first + n):
             W = self._w
             r, eta = self._polar_split(W)
-            h = _rf.predict_transposed(eta, r * r / W.shape[0], XT, s * B, B)
+            h, Z = _rf.features_transposed(eta, r * r / W.shape[0], XT, s * B, B)
             g = (h - y[s * B:(s + 1) * B]) / B
-            SA, SB = _rf.potential_sums_transposed(eta, XT, g, s * B)
+            SA, SB = _rf.reduce_transposed(Z, XT, g, s * B)
             W_new = np.empty_like(W)
             with np.errstate(over="ignore", invalid="ignore"):
                 ok = _sums_update(W, r, SA, SB, self.step_size, self._c, self._lambda, self.sequential, W_new)

@@ -60,6 +60,8 @@ __all__ = [
     "predict_transposed",
     "potential_transposed",
     "potential_sums_transposed",
+    "features_transposed",
+    "reduce_transposed",
     "relu_features_potential",
     "relu_features_predict_numpy",
     "relu_features_potential_numpy",
@@ -365,6 +367,44 @@ def _potential_kernel(B, XT, g, s_first, with_grad, SA, SB):  # pragma: no cover
         potential_points(B, XT, g, s_first, blk * _BLOCK, _BLOCK, with_grad, SA, SB)
 
 
+@njit(cache=True, parallel=True)
+def _features_kernel(B, XT, s_first, n, Z):  # pragma: no cover - compiled
+    """``Z[j, i] = B_j . x_{s_first+i}`` for ``i < n``, in parallel over quads of rows."""
+    for t in prange(B.shape[0] // 4):
+        j = 4 * t
+        _z_quad(B, j, XT, s_first, n, Z[j, :n], Z[j + 1, :n], Z[j + 2, :n], Z[j + 3, :n])
+
+
+@njit(cache=True)
+def _sum_features(Z, w, n, out):  # pragma: no cover - compiled
+    """``out_i = sum_j w_j relu(Z[j, i])``, the neurons in their order (as in :func:`features_tile`)."""
+    for i in range(n):
+        out[i] = 0.0
+    for j in range(0, Z.shape[0], 4):
+        _relu_sum_quad(w[j], w[j + 1], w[j + 2], w[j + 3], Z[j, :n], Z[j + 1, :n], Z[j + 2, :n], Z[j + 3, :n],
+                       out, n)
+
+
+@njit(cache=True, parallel=True)
+def _reduce_kernel(Z, XT, g, s_first, with_grad, SA, SB):  # pragma: no cover - compiled
+    """:func:`reduce_features` in parallel over quads of rows (each quad's sums in the same order)."""
+    kp = XT.shape[0]
+    n = g.shape[0]
+    for t in prange(Z.shape[0] // 4):
+        q = 4 * t
+        sa = np.zeros(4)
+        sb = np.zeros((4, kp))
+        for t0 in range(0, n, _TILE):
+            S = min(_TILE, n - t0)
+            _reduce_quad(Z[q, t0:t0 + S], Z[q + 1, t0:t0 + S], Z[q + 2, t0:t0 + S], Z[q + 3, t0:t0 + S],
+                         g[t0:t0 + S], XT, s_first + t0, S, with_grad, sa, sb, 0)
+        for r in range(4):
+            SA[q + r] = sa[r]
+            if with_grad:
+                for l in range(kp):
+                    SB[q + r, l] = sb[r, l]
+
+
 # ---------------------------------------------------------------------------------------------- wrappers
 def transpose_inputs(X: np.ndarray) -> np.ndarray:
     """Inputs (n, k) as ``XT`` (k', n), k' = k rounded up to a multiple of 4 with zero rows: the layout of
@@ -419,6 +459,34 @@ def potential_sums_transposed(P: np.ndarray, XT: np.ndarray, g: np.ndarray, s_fi
     with serial_if_small(2 * B.size * g.shape[0]):
         _potential_kernel(B, XT, g, s_first, True, SA, SB)
     return SA[:N], SB[:N]
+
+
+def features_transposed(P: np.ndarray, c: np.ndarray, XT: np.ndarray, s_first: int, n: int):
+    """Predictor ``h`` (n,) of ``sum_j c_j delta_{P_j}`` on the samples ``s_first .. s_first+n-1`` (a
+    mini-batch) of ``XT`` and the pre-activations ``Z`` (M', n) (M' = M rounded up to 4), for
+    :func:`reduce_transposed`: the parallel counterpart of :func:`features_tile` (same bits); no validation."""
+    rows = _round_up(P.shape[0], 4)
+    B = np.empty((rows, XT.shape[0]))
+    pad_rows(P, rows, XT.shape[0], B)
+    w = np.zeros(rows)
+    w[:P.shape[0]] = c * P[:, 0]
+    Z = np.empty((rows, n))
+    with serial_if_small(B.size * n):
+        _features_kernel(B, XT, s_first, n, Z)
+    h = np.empty(n)
+    _sum_features(Z, w, n, h)
+    return h, Z
+
+
+def reduce_transposed(Z: np.ndarray, XT: np.ndarray, g: np.ndarray, s_first: int):
+    """The raw sums ``SA`` (M',), ``SB`` (M', k') of :func:`potential_sums_transposed` at the rows whose
+    pre-activations ``Z`` (from :func:`features_transposed`) holds: the parallel counterpart of
+    :func:`reduce_features` (same bits; Z is overwritten); no validation."""
+    SA = np.empty(Z.shape[0])
+    SB = np.empty((Z.shape[0], XT.shape[0]))
+    with serial_if_small(Z.size * XT.shape[0]):
+        _reduce_kernel(Z, XT, g, s_first, True, SA, SB)
+    return SA, SB
 
 
 def relu_features_predict(P: np.ndarray, c: np.ndarray, X: np.ndarray) -> np.ndarray:
