@@ -129,3 +129,13 @@ def write_results(name: str, rows: list[dict[str, Any]], args: argparse.Namespac
         paths["figure"] = fig_dir / f"{name}.png"
         figure.savefig(paths["figure"], dpi=110, bbox_inches="tight")
     return paths
+
+
+def skip(name: str, reason: str, args: argparse.Namespace) -> None:
+    """Record that benchmark ``name`` did not run, and why: prints ``SKIPPED: <name>: <reason>`` (which
+    ``benchmarks.run_all`` reports as "skipped") and writes ``<out>/<name>.json`` with the reason."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"SKIPPED: {name}: {reason}")
+    (out / f"{name}.json").write_text(json.dumps({"benchmark": name, "quick": bool(args.quick),
+                                                  "skipped": reason, "machine": machine_info()}, indent=2))

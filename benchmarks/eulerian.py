@@ -1,8 +1,11 @@
 """Eulerian grid solver: teacher–student to T = 1000 against the level (wall time, steps, cell-steps per
-second, fitted cost exponent) and the exact-solution convergence orders of the finite-volume schemes.
+second, fitted cost exponent), and (``--convergence``) the exact-solution convergence orders of the
+finite-volume schemes.
 
-``python -m benchmarks.eulerian`` (levels 3..5 to T = 1000, convergence on S^1 n = 64..1024 and S^2 levels
-3..6); ``--quick`` runs levels 2..3 to T = 100 and the small convergence tables.
+``python -m benchmarks.eulerian`` (levels 3..5 to T = 1000); ``--convergence`` adds the orders on S^1
+n = 64..1024 and S^2 levels 3..6, which ``python -m benchmarks.rates`` also measures (with every other
+order of wgf), so the suite runs them once, there; ``--quick`` runs levels 2..3 to T = 100 and the small
+convergence tables.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def convergence(grids, direction, scheme, stepper, label, courant=0.25, T=0.5) -
 
 
 def main(argv=None):
-    args = parse_args(__doc__.splitlines()[0], argv)
+    args = parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
+        "--convergence", action="store_true", help="also measure the convergence orders (see benchmarks.rates)"))
     levels, T = ((2, 3), 100.0) if args.quick else ((3, 4, 5), 1000.0)
     rows = [teacher_student_run(level, T, "euler", "float64") for level in levels]
     if not args.quick:
@@ -73,7 +77,11 @@ def main(argv=None):
     meta = {"T": T, "cost exponent (run time vs cells)": exponent,
             "steps exponent": fitted_slope([r["cells"] for r in base], [r["steps"] for r in base])}
     write_results("eulerian_teacher_student", rows, args, meta=meta)
+    if args.convergence:
+        convergence_tables(args)
 
+
+def convergence_tables(args):
     e1 = np.array([np.cos(0.3), np.sin(0.3)])
     e2 = np.array([1.0, 2.0, 3.0]) / np.sqrt(14.0)
     ns = (64, 128, 256) if args.quick else (64, 128, 256, 512, 1024)

@@ -1,27 +1,38 @@
 """Online SGD per-step time, wgf against a PyTorch CPU loop doing the same arithmetic, and the Lagrangian
 solver's particle-steps per second against the number of particles N.
 
-SGD (teacher–student, ICM review Fig 3 sizes: d = 100, teacher m0 = 10, batch 100): each step draws a
-fresh Gaussian batch (float64 in both), computes the teacher's outputs, the student's predictions, the
-residuals ``g = (h - y)/B`` and the update ``w_j <- w_j - gamma m grad_{w_j}`` with equal layer steps.
-wgf: ``NetworkTrainer(method="sgd")`` (NumPy generator, the Numba ReLU-feature kernels); PyTorch: the
+SGD (teacher–student, ICM review Fig 3 sizes: d = 100, teacher m0 = 10, batch 100): each step takes a
+fresh Gaussian batch (float64 in both), the teacher's outputs, the student's predictions, the residuals
+``g = (h - y)/B`` and the update ``w_j <- w_j - gamma m grad_{w_j}`` with equal layer steps. Both draw the
+inputs in blocks of 20 batches (one generator call, the teacher's outputs for the whole block) and step
+through the block batch by batch. wgf: ``NetworkTrainer(method="sgd")`` (NumPy PCG64 generator; the Numba
+ReLU-feature kernels, one compiled serial loop per block below 2e6 multiply-adds per step); PyTorch: the
 natural float64 loop in w-space (``torch.randn`` with a seeded generator, matmuls, relu, masks). Both
-update rules are checked to agree on a common batch before timing. Timings alternate between the two
-(block of steps each, repeated) so that both see the same machine load; the ratio is of the medians.
+updates are checked to agree on a common batch before timing.
+
+Timing method (fair under load): every measurement runs in its own fresh subprocess, so that Numba's
+OpenMP workers and PyTorch's threads never share a process. Four configurations, wgf with Numba on 1 or
+2 threads and PyTorch with ``torch.set_num_threads`` 1 or 2, each time every width (after a warm-up, the
+median of 5 timed chunks of steps); a round runs the four configurations one after the other, in an order
+that rotates from round to round, and the reported time of a configuration is the median over rounds.
+The speed-up quoted is best PyTorch configuration / best wgf configuration at each width.
 
 Lagrangian: ``LagrangianSolver`` (RK4, fixed step) on the teacher–student population model, particles
 i.i.d. uniform; one step costs 4 potential evaluations of N x (N + m0) kernel terms, so particle-steps per
 second should fall like N^{-1} once the kernel dominates.
 
-Run ``python -m benchmarks.networks [--quick]``.
+Run ``python -m benchmarks.networks [--quick] [--rounds R]``.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +42,9 @@ import wgf
 from wgf.lagrangian import LagrangianSolver
 from wgf.network import NetworkTrainer, initial_weights
 
+ROOT = Path(__file__).resolve().parent.parent
+BLOCK_BATCHES = 20
+
 
 def _teacher(dx, m0, seed=0):
     rng = np.random.default_rng(seed)
@@ -39,7 +53,8 @@ def _teacher(dx, m0, seed=0):
 
 
 class TorchSGD:
-    """The PyTorch CPU peer: the same online SGD step, float64, in w-space."""
+    """The PyTorch CPU peer: the same online SGD step, float64, in w-space, inputs drawn in blocks of
+    ``BLOCK_BATCHES`` batches with the teacher's outputs computed per block."""
 
     def __init__(self, teacher, W0, step_size, batch_size, seed=0):
         import torch
@@ -52,11 +67,14 @@ class TorchSGD:
         self.B = batch_size
         self.m = W0.shape[0]
         self.gen = torch.Generator().manual_seed(seed)
+        self._X = self._y = None
+        self._pos = BLOCK_BATCHES
 
-    def gradient(self, X):
+    def gradient(self, X, y=None):
         """m grad_{w_j} of (1/2B) sum_i (h(x_i) - y_i)^2, shape (m, d+1)."""
         torch = self.torch
-        y = torch.relu(X @ self.Tb.T) @ self.Ta
+        if y is None:
+            y = torch.relu(X @ self.Tb.T) @ self.Ta
         a, b = self.W[:, 0], self.W[:, 1:]
         Z = X @ b.T
         H = torch.relu(Z)
@@ -68,31 +86,74 @@ class TorchSGD:
     def step(self, n):
         torch = self.torch
         d = self.Tb.shape[1]
+        B = self.B
         with torch.no_grad():
             for _ in range(n):
-                X = torch.randn(self.B, d, dtype=torch.float64, generator=self.gen)
-                self.W = self.W - self.gamma * self.gradient(X)
+                if self._pos == BLOCK_BATCHES:
+                    self._X = torch.randn(BLOCK_BATCHES * B, d, dtype=torch.float64, generator=self.gen)
+                    self._y = torch.relu(self._X @ self.Tb.T) @ self.Ta
+                    self._pos = 0
+                s = self._pos * B
+                self.W = self.W - self.gamma * self.gradient(self._X[s:s + B], self._y[s:s + B])
+                self._pos += 1
 
 
-def _interleaved(fa, fb, repeat):
-    ta, tb = [], []
-    fa(), fb()  # warm-up (compilation, allocations)
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fa()
-        ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fb()
-        tb.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), statistics.median([a / b for a, b in zip(ta, tb)])
+def _steps_per_chunk(m, quick):
+    base = 60 if quick else 400
+    return max(20, int(base / max(1.0, m / 30)))
 
 
-def sgd_rows(widths, d, batch, repeat, quick):
+def _sgd_worker(spec: dict) -> dict:
+    """Runs in a fresh subprocess: time one configuration (``impl`` wgf or torch, ``threads``) at every
+    width of ``spec["widths"]``; returns microseconds per step (median of the timed chunks) by width."""
+    impl, threads, d, batch = spec["impl"], spec["threads"], spec["d"], spec["batch"]
+    teacher = _teacher(d, 10)
+    out = {}
+    if impl == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        import numba
+
+        numba.set_num_threads(threads)
+        model = wgf.TeacherStudent(teacher)
+    for m in spec["widths"]:
+        W0 = initial_weights(m, d, kind="uniform", radius=1.0, seed=m)
+        if impl == "torch":
+            runner = TorchSGD(teacher, W0, 0.005, batch, seed=1)
+        else:
+            runner = NetworkTrainer(model, W0, step_size=0.005, method="sgd", batch_size=batch, seed=1)
+        n = _steps_per_chunk(m, spec["quick"])
+        runner.step(n)  # warm-up: compilation / cache loading, allocations, first blocks
+        chunks = []
+        for _ in range(spec["chunks"]):
+            t0 = time.perf_counter()
+            runner.step(n)
+            chunks.append((time.perf_counter() - t0) / n)
+        out[str(m)] = 1e6 * statistics.median(chunks)
+    return out
+
+
+def _run_worker(spec: dict) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run([sys.executable, "-m", "benchmarks.networks", "--sgd-worker", json.dumps(spec)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"SGD timing subprocess {spec['impl']}/{spec['threads']} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+CONFIGS = [("wgf", 1), ("wgf", 2), ("torch", 1), ("torch", 2)]
+
+
+def check_same_update(widths, d, batch):
+    """wgf's and the PyTorch peer's mini-batch gradients agree (relative 1e-10) on a common batch."""
     import torch
 
     teacher = _teacher(d, 10)
     model = wgf.TeacherStudent(teacher)
-    rows = []
+    worst = 0.0
     for m in widths:
         W0 = initial_weights(m, d, kind="uniform", radius=1.0, seed=m)
         net = NetworkTrainer(model, W0, step_size=0.005, method="sgd", batch_size=batch, seed=1)
@@ -103,59 +164,86 @@ def sgd_rows(widths, d, batch, repeat, quick):
         agree = float(np.abs(g_wgf - g_torch).max() / np.abs(g_torch).max())
         if agree > 1e-10:
             raise AssertionError(f"wgf and PyTorch SGD steps differ (relative {agree:.2e}) at m = {m}")
-        n = max(10, int((200 if quick else 2000) / max(1.0, m / 30)))
-        t_w, t_t, ratio = _interleaved(lambda: net.step(n), lambda: peer.step(n), repeat)
-        rows.append({"m": m, "d": d, "batch": batch, "steps_per_block": n,
-                     "wgf_us_per_step": 1e6 * t_w / n, "torch_us_per_step": 1e6 * t_t / n,
-                     "speedup": (t_t / n) / (t_w / n), "median_ratio_torch_over_wgf": 1.0 / ratio,
-                     "max_rel_grad_diff": agree})
-    return rows
+        worst = max(worst, agree)
+    return worst
+
+
+def sgd_rows(widths, d, batch, rounds, quick):
+    samples = {c: {m: [] for m in widths} for c in CONFIGS}
+    for r in range(rounds):
+        order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
+        for impl, threads in order:
+            res = _run_worker({"impl": impl, "threads": threads, "widths": list(widths), "d": d, "batch": batch,
+                               "quick": quick, "chunks": 3 if quick else 5})
+            for m in widths:
+                samples[(impl, threads)][m].append(res[str(m)])
+        print(f"round {r + 1}/{rounds} done", flush=True)
+    rows = []
+    for m in widths:
+        med = {c: statistics.median(samples[c][m]) for c in CONFIGS}
+        w_best = min(med[("wgf", 1)], med[("wgf", 2)])
+        t_best = min(med[("torch", 1)], med[("torch", 2)])
+        rows.append({"m": m, "d": d, "batch": batch,
+                     "wgf_1thr_us": med[("wgf", 1)], "wgf_2thr_us": med[("wgf", 2)],
+                     "torch_1thr_us": med[("torch", 1)], "torch_2thr_us": med[("torch", 2)],
+                     "wgf_us_per_step": w_best, "torch_us_per_step": t_best, "speedup": t_best / w_best})
+    return rows, samples
 
 
 def normals_cost(batch, d, repeat):
-    """Per-step cost of drawing the batch alone: NumPy float64 and torch float64 (same generators)."""
+    """Per-step cost of drawing the inputs alone (float64, in blocks of 20 batches): NumPy PCG64 and
+    torch.randn (one thread)."""
     import torch
 
+    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     gen = torch.Generator().manual_seed(0)
-    n = 500
-    t_np, t_t, _ = _interleaved(lambda: [rng.standard_normal((batch, d)) for _ in range(n)],
-                                lambda: [torch.randn(batch, d, dtype=torch.float64, generator=gen)
-                                         for _ in range(n)], repeat)
-    return 1e6 * t_np / n, 1e6 * t_t / n
+    rows = BLOCK_BATCHES * batch
+    ta, tb = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(25):
+            rng.standard_normal((rows, d))
+        ta.append((time.perf_counter() - t0) / 25 / BLOCK_BATCHES)
+        t0 = time.perf_counter()
+        for _ in range(25):
+            torch.randn(rows, d, dtype=torch.float64, generator=gen)
+        tb.append((time.perf_counter() - t0) / 25 / BLOCK_BATCHES)
+    return 1e6 * statistics.median(ta), 1e6 * statistics.median(tb)
 
 
 def step_breakdown(m, d, batch, repeat):
-    """Median microseconds of the pieces of one wgf SGD step at width m: drawing the batch, the teacher's
-    outputs, the two ReLU-feature kernels, and the whole step."""
-    from wgf.relu_features import relu_features_potential, relu_features_predict
+    """Median microseconds per step of the pieces of one wgf SGD step at width m (this process, numba
+    threads as configured): drawing the inputs, the teacher's outputs and the transposed copy (all per block
+    of 20 batches, divided by 20), the step's arithmetic, and the whole step."""
+    from wgf import relu_features as rf
 
     model = wgf.TeacherStudent(_teacher(d, 10))
     net = NetworkTrainer(model, initial_weights(m, d, seed=m), step_size=0.005, method="sgd", batch_size=batch)
     rng = np.random.default_rng(0)
-    X = model.sample_inputs(batch, rng)
-    W = net.weights
-    r = np.linalg.norm(W, axis=1)
-    eta = W / r[:, None]
-    g = rng.standard_normal(batch) / batch
-    n = max(5, int(2000 / max(1.0, m / 30)))
+    rows = BLOCK_BATCHES * batch
+    X = model.sample_inputs(rows, rng)
+    XT, y = rf.transpose_inputs(X), model.target(X)
+    probe = NetworkTrainer(model, initial_weights(m, d, seed=m), step_size=1e-12, method="sgd", batch_size=batch)
     parts = {
-        "normals": lambda: rng.standard_normal((batch, d)),
-        "teacher": lambda: model.target(X),
-        "predict_kernel": lambda: relu_features_predict(eta, r * r / m, X),
-        "potential_kernel": lambda: relu_features_potential(eta, X, g),
-        "whole_step": lambda: net.step(1),
+        "normals": (lambda: model.sample_inputs(rows, rng), BLOCK_BATCHES),
+        "teacher": (lambda: model.target(X), BLOCK_BATCHES),
+        "transpose": (lambda: rf.transpose_inputs(X), BLOCK_BATCHES),
+        "arithmetic": (lambda: probe._sgd_batches(XT, y, 0, BLOCK_BATCHES), BLOCK_BATCHES),
+        "whole_step": (lambda: net.step(BLOCK_BATCHES), BLOCK_BATCHES),
     }
     out = {}
-    for k, f in parts.items():
+    for k, (f, per) in parts.items():
         f()
+        reps = max(3, int(40 / max(1.0, m / 30)))
         ts = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            for _ in range(n):
+            for _ in range(reps):
                 f()
-            ts.append((time.perf_counter() - t0) / n)
+            ts.append((time.perf_counter() - t0) / reps / per)
         out[k] = 1e6 * statistics.median(ts)
+    out["fused"] = bool(net._fused())
     return out
 
 
@@ -179,18 +267,27 @@ def lagrangian_rows(sizes, d, repeat):
 
 
 def main(argv=None):
-    args = parse_args(__doc__.splitlines()[0], argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "--sgd-worker":
+        print(json.dumps(_sgd_worker(json.loads(argv[1]))))
+        return None
+    args = parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
+        "--rounds", type=int, default=None, help="rounds of the four SGD timing configurations"))
     import numba
     import torch
 
     quick = args.quick
-    widths = [5, 30, 100] if quick else [5, 10, 20, 30, 100, 1000]
-    repeat = 3 if quick else 7
-    sgd = sgd_rows(widths, d=100, batch=100, repeat=repeat, quick=quick)
-    np_us, torch_us = normals_cost(100, 100, repeat)
-    breakdown = {m: step_breakdown(m, 100, 100, repeat) for m in ((30,) if quick else (30, 1000))}
-    sizes2 = [64, 128, 256, 512] if quick else [64, 128, 256, 512, 1024, 2048, 4096]
-    sizes100 = [64, 128, 256] if quick else [64, 128, 256, 512, 1024, 2048]
+    widths = [5, 30] if quick else [5, 10, 20, 30, 100, 1000]
+    rounds = args.rounds or (1 if quick else 5)
+    load_before = os.getloadavg()
+    agree = check_same_update(widths, 100, 100)
+    sgd, samples = sgd_rows(widths, d=100, batch=100, rounds=rounds, quick=quick)
+    load_after = os.getloadavg()
+    np_us, torch_us = normals_cost(100, 100, 3 if quick else 7)
+    breakdown = {m: step_breakdown(m, 100, 100, 3 if quick else 5) for m in ((30,) if quick else (5, 30, 1000))}
+    sizes2 = [64, 256] if quick else [64, 128, 256, 512, 1024, 2048, 4096]
+    sizes100 = [64, 256] if quick else [64, 128, 256, 512, 1024, 2048]
     lag = lagrangian_rows(sizes2, 2, 3) + lagrangian_rows(sizes100, 100, 3)
     fits = {}
     for d in (2, 100):
@@ -199,34 +296,41 @@ def main(argv=None):
             fits[d] = fitted_slope([r["N"] for r in rr], [r["particle_steps_per_s"] for r in rr])
     rows = [dict(kind="sgd", **r) for r in sgd] + [dict(kind="lagrangian", **r) for r in lag]
     small = [r for r in sgd if r["m"] <= 30]
+    targets = {}
+    if small:
+        targets["SGD >= 3x faster than PyTorch at m <= 30"] = min(r["speedup"] for r in small) >= 3
+    big = [r for r in sgd if r["m"] == 1000]
+    if big:
+        targets["SGD not slower than PyTorch at m = 1000"] = big[0]["speedup"] >= 1
     meta = {
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "numba_threads": numba.get_num_threads(), "numba_threading_layer": _threading_layer(),
+        "method": "fresh subprocess per (configuration, round); configurations wgf/numba 1 and 2 threads, "
+                  "torch 1 and 2 threads; median of 5 chunks per process, median over rounds; "
+                  "speedup = best torch / best wgf",
+        "rounds": rounds,
+        "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+        "torch": torch.__version__, "numba_threading_layer": numba.config.THREADING_LAYER,
+        "max_rel_grad_diff_wgf_vs_torch": agree,
         "normals_us_per_step_numpy": np_us, "normals_us_per_step_torch": torch_us,
         "min_speedup_m_le_30": min(r["speedup"] for r in small) if small else float("nan"),
-        "speedup_m_1000": next((r["speedup"] for r in sgd if r["m"] == 1000), float("nan")),
+        "speedup_m_1000": big[0]["speedup"] if big else float("nan"),
+        "per_round_us": {f"{impl}{thr}": {str(m): [round(v, 1) for v in samples[(impl, thr)][m]] for m in widths}
+                         for impl, thr in CONFIGS},
         "particle_steps_exponent_d2_N_ge_256": fits.get(2, float("nan")),
         "particle_steps_exponent_d100_N_ge_256": fits.get(100, float("nan")),
         "cpu_count": os.cpu_count(),
+        "targets": {k: ("met" if v else "MISSED") for k, v in targets.items()},
     }
     for m, parts in breakdown.items():
-        meta[f"wgf_step_breakdown_us_m{m}"] = {k: round(v, 1) for k, v in parts.items()}
+        meta[f"wgf_step_breakdown_us_m{m}"] = {k: (round(v, 1) if isinstance(v, float) else v)
+                                                for k, v in parts.items()}
     fig = _figure(sgd, lag, fits)
     write_results("networks", [_flat(r) for r in rows], args, meta=meta, figure=fig)
-
-
-def _threading_layer():
-    import numba
-
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel region has run yet
-        return "unknown"
+    return rows, meta
 
 
 def _flat(r):
-    keys = ["kind", "m", "N", "d", "batch", "wgf_us_per_step", "torch_us_per_step", "speedup",
-            "s_per_step", "particle_steps_per_s"]
+    keys = ["kind", "m", "N", "d", "batch", "wgf_1thr_us", "wgf_2thr_us", "torch_1thr_us", "torch_2thr_us",
+            "wgf_us_per_step", "torch_us_per_step", "speedup", "s_per_step", "particle_steps_per_s"]
     return {k: r.get(k, "") for k in keys}
 
 
@@ -238,14 +342,14 @@ def _figure(sgd, lag, fits):
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     m = [r["m"] for r in sgd]
-    ax[0].loglog(m, [r["wgf_us_per_step"] for r in sgd], "o-", label="wgf (NumPy RNG + Numba kernels)")
-    ax[0].loglog(m, [r["torch_us_per_step"] for r in sgd], "s--", label="PyTorch CPU loop")
+    ax[0].loglog(m, [r["wgf_us_per_step"] for r in sgd], "o-", label="wgf (best of 1, 2 threads)")
+    ax[0].loglog(m, [r["torch_us_per_step"] for r in sgd], "s--", label="PyTorch CPU loop (best of 1, 2 threads)")
     for r in sgd:
         ax[0].annotate(f"x{r['speedup']:.2g}", (r["m"], r["wgf_us_per_step"]), textcoords="offset points",
                        xytext=(0, -14), ha="center", fontsize=8)
     ax[0].set_xlabel("width m")
     ax[0].set_ylabel("time per SGD step (us)")
-    ax[0].set_title("online SGD, d = 100, batch 100 (speedup = torch / wgf)")
+    ax[0].set_title("online SGD, d = 100, batch 100 (x = torch / wgf)", fontsize=9)
     ax[0].legend(fontsize=8)
     for d, mk in ((2, "o-"), (100, "s-")):
         rr = [r for r in lag if r["d"] == d]

@@ -6,8 +6,12 @@
     wgf run --resume OUT.h5 [--quiet]                   continue from the file's last checkpoint
     wgf report OUT.h5 [--no-figures]                    comparison table; figures beside the file
     wgf cases                                           list the bundled cases
+    wgf sweep SWEEP.toml [-o OUT.h5] [--workers N | --scheduler ADDRESS] [--force]
+                                                        independent runs on dask.distributed, merged
+    wgf bench NAME [--quick] [ARGS...]                  run benchmarks/NAME.py (source checkout only);
+    wgf bench all [--quick]                             the whole suite, each benchmark in a subprocess
 
-Exit status: 0 success; 2 a user error (one line on stderr naming the problem, no traceback, no output
+Exit status (run, report, cases, sweep): 0 success; 2 a user error (one line on stderr naming the problem, no traceback, no output
 file left behind); 130 after Ctrl-C (143 after SIGTERM) with a checkpoint written; 1 when a run blew up
 (its last good state is kept in the file; the other runs still ran) or on an I/O failure.
 Plugin modules named in the environment variable ``WGF_PLUGINS`` are imported first
@@ -61,6 +65,35 @@ def _parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=_cmd_report)
     c = sub.add_parser("cases", help="list the bundled cases", description="List the bundled cases.")
     c.set_defaults(func=_cmd_cases)
+    sw = sub.add_parser("sweep", help="run a parameter sweep on dask.distributed and merge the results",
+                        description="Run every combination of a sweep file's parameters as an independent run "
+                        "of its base case on a dask.distributed cluster (a LocalCluster by default), each into "
+                        "its own HDF5 file under OUT.h5.runs/, then merge them into OUT.h5 (layout: wgf.sweep). "
+                        "Failed runs are reported, not fatal (exit status 1); rerunning continues a sweep.")
+    sw.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (base case and parameters to vary)")
+    sw.add_argument("-o", "--output", metavar="OUT.h5", help="merged file (default: <sweep name>.h5 here)")
+    sw.add_argument("--workers", type=int, default=2, metavar="N",
+                    help="LocalCluster worker processes (default 2), one thread each")
+    sw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="address of an existing dask scheduler instead of a LocalCluster (its workers must "
+                    "import wgf and see the output folder)")
+    sw.add_argument("--threads-per-run", type=int, default=1, metavar="T",
+                    help="Numba/BLAS threads per run (default 1: N workers use N cores)")
+    sw.add_argument("--no-processes", action="store_true",
+                    help="LocalCluster workers as threads of this process (small sweeps)")
+    sw.add_argument("--force", action="store_true", help="overwrite OUT.h5 and rerun every run")
+    sw.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    sw.set_defaults(func=_cmd_sweep)
+    b = sub.add_parser("bench", help="run a benchmark (from a source checkout)",
+                       description="Run benchmarks/NAME.py (its main) with the given arguments, or the whole "
+                       "suite with NAME = all (each benchmark in its own subprocess, a summary table in "
+                       "benchmarks/results/). The benchmarks are not installed with the package: this works "
+                       "from a source checkout (the benchmarks/ folder beside wgf/).")
+    b.add_argument("name", nargs="?", metavar="NAME", help="benchmark module name, or 'all'")
+    b.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                   help="arguments of the benchmark, e.g. --quick")
+    b.add_argument("--list", action="store_true", help="list the benchmarks")
+    b.set_defaults(func=_cmd_bench)
     return p
 
 
@@ -142,6 +175,60 @@ def _cmd_cases(args) -> int:
     for stem, path, title in cases:
         print(f"{stem.ljust(width)}  {title}")
     return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = Path(args.output) if args.output is not None else Path(f"{sweep.name}.h5")
+    if args.scheduler is not None and (args.no_processes or args.workers != 2):
+        raise _UsageError("--scheduler uses the workers of the existing cluster: --workers and --no-processes "
+                          "do not apply")
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        _err("wgf sweep needs dask.distributed: pip install 'dask[distributed]' (or wgf[sweep])")
+        return 2
+    result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
+                       processes=not args.no_processes, threads_per_run=args.threads_per_run, force=args.force,
+                       quiet=args.quiet)
+    for rec in result.failed:
+        print(f"wgf: run {rec['run']} {rec['status']}: {rec['message']}", file=sys.stderr)
+    return result.exit_code
+
+
+def _benchmarks_dir() -> Path:
+    d = Path(__file__).resolve().parent.parent / "benchmarks"
+    if not (d / "_harness.py").is_file():
+        raise _UsageError("the benchmarks are not installed with the package: run wgf bench from a source "
+                          "checkout of wgf (the benchmarks/ folder beside wgf/)")
+    return d
+
+
+def _cmd_bench(args) -> int:
+    import importlib
+
+    d = _benchmarks_dir()
+    if str(d.parent) not in sys.path:
+        sys.path.insert(0, str(d.parent))
+    run_all = importlib.import_module("benchmarks.run_all")
+    names = run_all.discover()
+    if args.list or args.name is None:
+        if args.name is None and not args.list:
+            raise _UsageError("bench needs a benchmark NAME (or 'all'; --list lists them)")
+        print("\n".join(["all"] + names))
+        return 0
+    if args.name == "all":
+        return int(run_all.main(list(args.args)) or 0)
+    if args.name not in names:
+        raise _UsageError(f"no benchmark named {args.name!r}; available: all, {', '.join(names)}")
+    mod = importlib.import_module(f"benchmarks.{args.name}")
+    try:
+        rc = mod.main(list(args.args))
+    except SystemExit as exc:  # the benchmark's own argument parser (--help, a bad flag)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    return rc if isinstance(rc, int) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

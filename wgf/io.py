@@ -66,7 +66,7 @@ import numpy as np
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "OutputFileError", "Snapshot", "RunUpdate", "OutputReader",
     "check_output_path", "create_output", "commit", "write_state", "read_state", "remove_stale_tmp",
-    "utc_now",
+    "utc_now", "atomic_write",
 ]
 
 FORMAT_NAME = "wgf-output"
@@ -187,6 +187,12 @@ def _atomic_write(path: Path, fill: Callable[[h5py.File], None], source: Path | 
         with suppress(OSError):
             tmp.unlink()
         raise
+
+
+def atomic_write(path: str | os.PathLike, fill: Callable[[h5py.File], None]) -> None:
+    """Write a new HDF5 file at ``path`` atomically: ``fill(file)`` writes into a temporary file in the same
+    folder, which is fsynced and renamed over ``path`` (the machinery of :func:`commit`)."""
+    _atomic_write(Path(path), fill)
 
 
 # ---------------------------------------------------------------------------------------------- state

@@ -83,6 +83,22 @@ it is the frozen ``(1/m) sum_j |b_j|^2``. ``advance(t_end)`` stops before a step
 (whole steps only; the time is then ``<= t_end``, as with constant steps); the accumulated time is part of the
 state, so stopping and resuming anywhere gives the same steps bit for bit.
 
+Implementation. The step's arithmetic is written once, in small Numba functions (polar split, the points
+``u``, ``r (2 J eta + grad_S J)``, the plain and the sequential updates) shared by every path. Online SGD
+takes the kernel layer's raw sums at the neurons' own directions, ``SA_j = sum_i g_i relu(eta_b . x_i)``
+and ``SB_j = sum_i g_i relu'(eta_b . x_i) x_i``, for which the gradient above is ``(r SA + 2 lambda a,
+a SB + 2 lambda b)`` (Euler's identity ``SB . eta_b = SA``), and in the sequential step ``rho phi(b^) = r SA``,
+``grad phi(b^) = SB``. A step with little work (``3 m' k' B`` multiply-adds below
+:data:`wgf._parallel.SERIAL_WORK`; m', k' the width and input size rounded up to multiples of 4) runs as
+one compiled serial loop over the mini-batches of a block that calls the kernel layer's primitives and
+keeps the pre-activations of the prediction for the gradient (:func:`wgf.relu_features.features_tile`,
+:func:`~wgf.relu_features.reduce_features`); larger steps do the same with the parallel kernels
+(:func:`~wgf.relu_features.features_transposed`, :func:`~wgf.relu_features.reduce_transposed`, parallel over
+groups of four neurons). Both give the same bits. The teacher's outputs
+``model.target`` and the transposed inputs are computed once per block of mini-batches; with the fused step
+and more than one Numba thread allowed, the next block is drawn on a second thread meanwhile (the
+generator is used by one thread at a time, in order: the same stream, the same bits).
+
 Random numbers: a ``numpy.random.Generator`` (PCG64) seeded by ``seed``. Mini-batches are drawn in
 blocks of several batches (one call of ``model.sample_inputs``), which for row-wise samplers (Gaussian or
 spherical inputs) is the same stream as one call per batch; the state records the generator state at the
@@ -94,10 +110,15 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Optional
 
+import numba
 import numpy as np
+from numba import njit
 
+from . import relu_features as _rf
+from ._parallel import SERIAL_WORK, serial_if_small
 from ._validate import check_bool, check_choice, check_int, check_real
 from .measure import Measure
 from .models.base import Model
@@ -118,6 +139,183 @@ _BLOCK_ROWS = 2000
 _ROUND_TOL = 1e-9
 
 _SQRT2 = math.sqrt(2.0)
+
+
+# ---------------------------------------------------------------------------------------------- arithmetic
+# The step's arithmetic, once, shared by the full-gradient, the parallel SGD and the fused SGD paths.
+@njit(cache=True)
+def _polar(W, r, eta):  # pragma: no cover - compiled
+    """``r_j = |w_j|``, ``eta_j = w_j / r_j`` (``e_0`` where ``r_j = 0``); False if some ``r_j`` is not finite."""
+    m, D = W.shape
+    ok = True
+    for j in range(m):
+        s = 0.0
+        for l in range(D):
+            s += W[j, l] * W[j, l]
+        rj = math.sqrt(s)
+        r[j] = rj
+        if not math.isfinite(rj):
+            ok = False
+        if rj > 0.0:
+            for l in range(D):
+                eta[j, l] = W[j, l] / rj
+        else:
+            eta[j, 0] = 1.0
+            for l in range(1, D):
+                eta[j, l] = 0.0
+    return ok
+
+
+@njit(cache=True)
+def _input_points(W, rho, u):  # pragma: no cover - compiled
+    """``rho_j = |b_j|`` and the unit points ``u_j = (1, b_j/rho_j)/sqrt 2`` (``e_0`` where ``b_j = 0``)."""
+    m, D = W.shape
+    s2 = math.sqrt(2.0)
+    for j in range(m):
+        s = 0.0
+        for l in range(1, D):
+            s += W[j, l] * W[j, l]
+        rj = math.sqrt(s)
+        rho[j] = rj
+        if rj > 0.0:
+            u[j, 0] = 1.0 / s2
+            for l in range(1, D):
+                u[j, l] = W[j, l] / (s2 * rj)
+        else:
+            u[j, 0] = 1.0
+            for l in range(1, D):
+                u[j, l] = 0.0
+
+
+@njit(cache=True)
+def _gradient(r, eta, J, G, out):  # pragma: no cover - compiled
+    """``out_j = r_j (2 J_j eta_j + G_j)``: ``m grad_{w_j}`` from the potential (module docstring)."""
+    m, D = eta.shape
+    for j in range(m):
+        for l in range(D):
+            out[j, l] = r[j] * (2.0 * J[j] * eta[j, l] + G[j, l])
+
+
+@njit(cache=True)
+def _plain_update(W, grad, gamma, c, out):  # pragma: no cover - compiled
+    """``out = W - gamma (C grad)``, ``C = diag(c)``; False if the result is not finite."""
+    m, D = W.shape
+    ok = True
+    for j in range(m):
+        for l in range(D):
+            v = W[j, l] - gamma * (c[l] * grad[j, l])
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True)
+def _sequential_update(W, rho, u, j_u, G, gamma, ca, cb, lam, out):  # pragma: no cover - compiled
+    """The Gauss–Seidel step from ``j(u)`` (without lambda) and ``grad_S J(u)`` at the points ``u``:
+    ``phi = 2 j``, ``grad phi = sqrt 2 (G_b + 2 j u_b)``, ``a' = a - gamma c_a (rho phi + 2 lambda a)``,
+    ``b' = b - gamma c_b (a' grad phi + 2 lambda b)``; False if the result is not finite."""
+    m, D = W.shape
+    s2 = math.sqrt(2.0)
+    ok = True
+    for j in range(m):
+        a_new = W[j, 0] - (gamma * ca) * (rho[j] * (2.0 * j_u[j]) + 2.0 * lam * W[j, 0])
+        out[j, 0] = a_new
+        if not math.isfinite(a_new):
+            ok = False
+        for l in range(1, D):
+            dphi = s2 * (G[j, l] + 2.0 * j_u[j] * u[j, l])
+            v = W[j, l] - (gamma * cb) * (a_new * dphi + 2.0 * lam * W[j, l])
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True)
+def _sums_update(W, r, SA, SB, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
+    """The SGD step from the kernel layer's raw sums at the neurons' own directions ``eta_j``:
+    ``SA_j = sum_i g_i relu(eta_b . x_i)``, ``SB_j = sum_i g_i relu'(eta_b . x_i) x_i``. The mini-batch
+    gradient is then ``m grad_a = r SA + 2 lambda a`` (``r SA = sum_i g_i relu(b . x_i)``) and
+    ``m grad_b = a SB + 2 lambda b`` — the same vector as ``r (2 J eta + grad_S J)`` with ``J = a_eta SA``,
+    by Euler's identity ``SB . eta_b = SA``. Plain: ``w' = w - gamma C grad``; sequential: the input layer
+    uses the updated ``a'`` (``rho phi(b^) = r SA`` and ``grad phi(b^) = SB``). False if not finite."""
+    m, D = W.shape
+    ca = c[0]
+    ok = True
+    for j in range(m):
+        a = W[j, 0]
+        a_new = a - gamma * (ca * (r[j] * SA[j] + 2.0 * lam * a))
+        out[j, 0] = a_new
+        if not math.isfinite(a_new):
+            ok = False
+        a_used = a_new if sequential else a
+        for l in range(1, D):
+            v = W[j, l] - gamma * (c[l] * (a_used * SB[j, l - 1] + 2.0 * lam * W[j, l]))
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def _sgd_fused(W, XT, y, first, nsteps, bs, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
+    """Up to ``nsteps`` online SGD steps from ``W`` (m, D) on the mini-batches ``first, first+1, ...`` of a
+    block (inputs ``XT`` (k', n) transposed, teacher outputs ``y`` (n,)), serially, with the kernel layer's
+    primitives: the pre-activations ``b_j . x_i`` are computed once per step, for the prediction and for the
+    gradient. ``out`` receives the last finite weights; returns the number of steps taken (fewer than
+    ``nsteps`` when a step produced non-finite weights)."""
+    m, D = W.shape
+    kp = XT.shape[0]
+    mp = ((m + 3) // 4) * 4
+    tile = 512
+    Bn = np.empty((mp, kp))
+    wv = np.zeros(mp)
+    r = np.empty(m)
+    eta = np.empty((m, D))
+    Z = np.empty((mp, bs))
+    h = np.empty(bs)
+    g = np.empty(bs)
+    SA = np.empty(mp)
+    SB = np.empty((mp, kp))
+    cur = W.copy()
+    nxt = np.empty_like(W)
+    done = 0
+    for s in range(nsteps):
+        s0 = (first + s) * bs
+        if not _polar(cur, r, eta):
+            break
+        _rf.pad_rows(eta, mp, kp, Bn)
+        for j in range(m):
+            wv[j] = (r[j] * r[j] / m) * eta[j, 0]
+        for t0 in range(0, bs, tile):
+            S = min(tile, bs - t0)
+            _rf.features_tile(Bn, wv, XT, s0 + t0, S, Z, t0, h, t0)
+        for i in range(bs):
+            g[i] = (h[i] - y[s0 + i]) / bs
+        _rf.reduce_features(Z, XT, g, s0, True, SA, SB)
+        if not _sums_update(cur, r, SA, SB, gamma, c, lam, sequential, nxt):
+            break
+        cur, nxt = nxt, cur
+        done += 1
+    out[:, :] = cur
+    return done
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _prefetch_pool() -> ThreadPoolExecutor:
+    """The thread that draws the next block of mini-batches while the current one is used (one per process:
+    NumPy's generators release the GIL while they fill an array, and so does the fused step)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wgf-prefetch")
+    return _POOL
+
+
+def _round4(x: int) -> int:
+    return -(-x // 4) * 4
 
 
 def initial_weights(m: int, dim: int, *, kind: str = "uniform", radius: float = 1.0,
@@ -238,7 +436,10 @@ class NetworkTrainer(Solver):
         self._rng = np.random.default_rng(self.seed)
         self._blocks = max(1, _BLOCK_ROWS // self.batch_size)
         self._block: np.ndarray | None = None
+        self._block_y: np.ndarray | None = None
+        self._block_T: np.ndarray | None = None
         self._block_state: dict | None = None
+        self._pending: Future | None = None
         self._block_pos = 0
 
     # ------------------------------------------------------------------ state
@@ -282,109 +483,183 @@ class NetworkTrainer(Solver):
         return self._w[:, 0] ** 2 - np.einsum("ij,ij->i", self._w[:, 1:], self._w[:, 1:])
 
     # ------------------------------------------------------------------ gradients
-    def _polar(self, W: np.ndarray):
+    def _polar_split(self, W: np.ndarray):
+        r = np.empty(W.shape[0])
+        eta = np.empty_like(W)
         with np.errstate(over="ignore"):
-            r = np.sqrt(np.einsum("ij,ij->i", W, W))
-        if not np.all(np.isfinite(r)):
+            ok = _polar(W, r, eta)
+        if not ok:
             raise FloatingPointError(
                 f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
-        if r.min() > 0.0:
-            return r, W / r[:, None]
-        eta = np.zeros_like(W)
-        eta[:, 0] = 1.0
-        nz = r > 0
-        eta[nz] = W[nz] / r[nz, None]
         return r, eta
-
-    def _from_potential(self, r, eta, J, G) -> np.ndarray:
-        """``r (2 J eta + grad_S J)`` (m, d+1)."""
-        return r[:, None] * (2.0 * J[:, None] * eta + G)
-
-    def _batch_weights(self, W, r, eta, X) -> np.ndarray:
-        """Per-sample weights ``g_i = (h_i - y_i)/B`` of the mini-batch square loss."""
-        h = relu_features_predict(eta, r * r / W.shape[0], X)
-        y = np.asarray(self.model.target(X), dtype=np.float64)
-        return (h - y) / X.shape[0]
 
     def population_gradient(self, weights=None) -> np.ndarray:
         """``m grad_{w_j} F`` (m, d+1) at ``weights`` (default: the current ones): the exact gradient of the
         model's objective, ``r_j (2 J(eta_j) eta_j + grad_S J(eta_j))``."""
-        W = self._w if weights is None else np.asarray(weights, dtype=np.float64)
-        r, eta = self._polar(W)
+        W = self._w if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        r, eta = self._polar_split(W)
         J, G = self.model.potential(eta, Measure(eta, r * r / W.shape[0]))
-        return self._from_potential(r, eta, J, G)
+        out = np.empty_like(W)
+        _gradient(r, eta, np.ascontiguousarray(J, dtype=np.float64), np.ascontiguousarray(G, dtype=np.float64), out)
+        return out
 
     def batch_gradient(self, X, weights=None) -> np.ndarray:
         """``m grad_{w_j}`` of the mini-batch risk ``(1/2B) sum_i (h(x_i) - y_i)^2 + lambda nu(S^d)`` on inputs
         ``X`` (B, dx), shape (m, d+1): the SGD direction (an unbiased estimate of :meth:`population_gradient`
         for i.i.d. inputs)."""
-        W = self._w if weights is None else np.asarray(weights, dtype=np.float64)
+        W = self._w if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
         X = np.asarray(X, dtype=np.float64)
-        r, eta = self._polar(W)
-        g = self._batch_weights(W, r, eta, X)
+        r, eta = self._polar_split(W)
+        h = relu_features_predict(eta, r * r / W.shape[0], X)
+        g = (h - np.asarray(self.model.target(X), dtype=np.float64)) / X.shape[0]
         J, G = relu_features_potential(eta, X, g)
-        return self._from_potential(r, eta, J + self._lambda, G)
-
-    def _sequential_parts(self, W, X=None):
-        """``(phi(b^), grad phi(b^))`` (m,), (m, d) from the potential at ``u = (1, b^)/sqrt 2`` (see the
-        module docstring); ``X`` given: the mini-batch potential, else the model's."""
-        B = W[:, 1:]
-        rho = np.sqrt(np.einsum("ij,ij->i", B, B))
-        u = np.zeros_like(W)
-        nz = rho > 0
-        u[:, 0] = np.where(nz, 1.0 / _SQRT2, 1.0)
-        u[nz, 1:] = B[nz] / (_SQRT2 * rho[nz, None])
-        if X is None:
-            r, eta = self._polar(W)
-            J, G = self.model.potential(u, Measure(eta, r * r / W.shape[0]))
-            j = J - self._lambda
-        else:
-            r, eta = self._polar(W)
-            g = self._batch_weights(W, r, eta, X)
-            j, G = relu_features_potential(u, X, g)
-        raw_b = G[:, 1:] + 2.0 * j[:, None] * u[:, 1:]
-        return rho, 2.0 * j, _SQRT2 * raw_b
+        out = np.empty_like(W)
+        _gradient(r, eta, J + self._lambda, G, out)
+        return out
 
     # ------------------------------------------------------------------ stepping
-    def _draw_batch(self) -> np.ndarray:
-        if self._block is None or self._block_pos == self._blocks:
-            self._block_state = self._rng.bit_generator.state
-            self._block = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng),
-                                     dtype=np.float64)
-            self._block_pos = 0
-        B = self.batch_size
-        X = self._block[self._block_pos * B:(self._block_pos + 1) * B]
-        self._block_pos += 1
-        return X
+    def _draw_block(self):
+        """``(generator state before, inputs X (rows, dx), transposed inputs)`` of the next block: one
+        ``model.sample_inputs`` call (NumPy only: it may run on the prefetch thread)."""
+        state = self._rng.bit_generator.state
+        X = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng), dtype=np.float64)
+        return state, X, _rf.transpose_inputs(X)
+
+    def _next_block(self) -> None:
+        """Make the next block of mini-batches current (drawn now, or taken from the prefetch thread) with its
+        teacher outputs; with the fused serial step and more than one Numba thread allowed, start drawing the
+        block after it on the prefetch thread (the generator is used by one thread at a time, in order, so
+        the stream is the same either way)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._block_state, X, self._block_T = pending.result()
+        else:
+            self._block_state, X, self._block_T = self._draw_block()
+        self._block = X
+        fused = self._fused()
+        # with the fused (serial) step, the teacher's outputs are computed serially too: a parallel region
+        # per block costs more than it saves at these sizes on a busy machine
+        with serial_if_small(0.0 if fused else SERIAL_WORK):
+            self._block_y = np.ascontiguousarray(self.model.target(X), dtype=np.float64)
+        self._block_pos = 0
+        if fused and numba.get_num_threads() > 1:
+            self._pending = _prefetch_pool().submit(self._draw_block)
+
+    def _drop_prefetch(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     def step(self, n: int = 1) -> None:
         """Take ``n`` steps (no callback)."""
         n = check_int("n", n, low=0)
-        for _ in range(n):
-            self._one_step()
+        self._steps(n, None)
 
-    def _one_step(self, gamma: float | None = None) -> None:
+    def train_on(self, X, y=None, transposed=None) -> None:
+        """Online SGD steps on given inputs instead of the trainer's own stream: one step per consecutive
+        mini-batch of ``X`` (n, dx), n a multiple of ``batch_size``, with targets ``y`` (n,) (default
+        ``model.target(X)``). For common random numbers across trainers (the same inputs for several
+        widths); ``transposed`` may pass ``wgf.relu_features.transpose_inputs(X)`` computed once for all of
+        them. The trainer's own generator does not move, so :meth:`state_dict` cannot replay such steps."""
+        if self.method != "sgd":
+            raise ValueError(f"train_on needs method='sgd', this trainer has method={self.method!r}")
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        k = self._w.shape[1] - 1
+        if X.ndim != 2 or X.shape[1] != k or X.shape[0] % self.batch_size:
+            raise ValueError(f"X must have shape (n, {k}) with n a multiple of batch_size = {self.batch_size}, "
+                             f"got {X.shape}")
+        y = self.model.target(X) if y is None else y
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        if transposed is None:
+            XT = _rf.transpose_inputs(X)
+        else:
+            XT = np.ascontiguousarray(transposed, dtype=np.float64)
+            if XT.shape != (_round4(k), X.shape[0]):
+                raise ValueError(f"transposed must be transpose_inputs(X), of shape ({_round4(k)}, {X.shape[0]}), "
+                                 f"got {XT.shape}")
+        self._sgd_batches(XT, y, 0, X.shape[0] // self.batch_size)
+
+    def _fused(self) -> bool:
+        m, D = self._w.shape
+        return 3 * _round4(m) * _round4(D - 1) * self.batch_size < SERIAL_WORK
+
+    def _sgd_batches(self, XT, y, first: int, n: int) -> None:
+        """``n`` SGD steps on the mini-batches ``first..first+n-1`` of transposed inputs ``XT`` with targets
+        ``y``; raises FloatingPointError (weights unchanged since the last finite step) on a blow-up."""
+        B = self.batch_size
+        if self._fused():
+            out = np.empty_like(self._w)
+            with np.errstate(over="ignore", invalid="ignore"):
+                done = _sgd_fused(self._w, XT, y, first, n, B, self.step_size, self._c, self._lambda,
+                                  self.sequential, out)
+            self._w = out
+            self.steps += done
+            if done < n:
+                self._blown()
+            return
+        for s in range(first, first + n):
+            W = self._w
+            r, eta = self._polar_split(W)
+            h, Z = _rf.features_transposed(eta, r * r / W.shape[0], XT, s * B, B)
+            g = (h - y[s * B:(s + 1) * B]) / B
+            SA, SB = _rf.reduce_transposed(Z, XT, g, s * B)
+            W_new = np.empty_like(W)
+            with np.errstate(over="ignore", invalid="ignore"):
+                ok = _sums_update(W, r, SA, SB, self.step_size, self._c, self._lambda, self.sequential, W_new)
+            if not ok:
+                self._blown()
+            self._w = W_new
+            self.steps += 1
+
+    def _blown(self):
+        raise FloatingPointError(
+            f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+
+    def _full_step(self, gamma: float | None = None) -> None:
         W = self._w
         if gamma is None:
             gamma = self.next_step_size()
-        X = self._draw_batch() if self.method == "sgd" else None
-        if not self.sequential:
-            D = self.population_gradient(W) if X is None else self.batch_gradient(X, W)
-            W_new = W - gamma * (self._c * D)
-        else:
-            ca, cb = self.layer_steps
-            rho, phi, dphi = self._sequential_parts(W, X)
-            lam = self._lambda
-            W_new = np.empty_like(W)
-            W_new[:, 0] = W[:, 0] - (gamma * ca) * (rho * phi + 2.0 * lam * W[:, 0])
-            W_new[:, 1:] = W[:, 1:] - (gamma * cb) * (W_new[:, 0:1] * dphi + 2.0 * lam * W[:, 1:])
-        if not np.all(np.isfinite(W_new)):
-            raise FloatingPointError(
-                f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+        W_new = np.empty_like(W)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not self.sequential:
+                ok = _plain_update(W, self.population_gradient(W), gamma, self._c, W_new)
+            else:
+                r, eta = self._polar_split(W)
+                rho, u = np.empty(W.shape[0]), np.empty_like(W)
+                _input_points(W, rho, u)
+                J, G = self.model.potential(u, Measure(eta, r * r / W.shape[0]))
+                ok = _sequential_update(W, rho, u, np.ascontiguousarray(J - self._lambda, dtype=np.float64),
+                                        np.ascontiguousarray(G, dtype=np.float64), gamma,
+                                        self.layer_steps[0], self.layer_steps[1], self._lambda, W_new)
+        if not ok:
+            self._blown()
         self._w = W_new
         self.steps += 1
         if self.step_rule != "constant":
             self._t += gamma
+
+    def _steps(self, n: int, callback: Optional[StepCallback]) -> None:
+        """Up to ``n`` steps, ``callback(self)`` after each (True stops); without a callback the SGD steps of a
+        block run in one call."""
+        done = 0
+        while done < n:
+            if self.method == "full":
+                self._full_step()
+                k = 1
+            else:
+                if self._block is None or self._block_pos == self._blocks:
+                    self._next_block()
+                k = 1 if callback is not None else min(n - done, self._blocks - self._block_pos)
+                pos, before = self._block_pos, self.steps
+                try:
+                    self._sgd_batches(self._block_T, self._block_y, pos, k)
+                finally:
+                    self._block_pos = pos + (self.steps - before)
+            done += k
+            if callback is not None and callback(self):
+                break
 
     def steps_until(self, t_end: float) -> int:
         """Total number of steps after ``advance(t_end)``: ``floor(t_end / step_size + 1e-9)`` (t_end
@@ -403,15 +678,11 @@ class NetworkTrainer(Solver):
                 gamma = self.next_step_size()
                 if self._t + gamma > t_end * (1.0 + _ROUND_TOL):
                     break
-                self._one_step(gamma)
+                self._full_step(gamma)
                 if callback is not None and callback(self):
                     break
             return
-        target = self.steps_until(t_end)
-        while self.steps < target:
-            self._one_step()
-            if callback is not None and callback(self):
-                break
+        self._steps(max(0, self.steps_until(t_end) - self.steps), callback)
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
@@ -444,15 +715,14 @@ class NetworkTrainer(Solver):
             if "time" not in state:
                 raise ValueError("state is missing the entry 'time' (needed with step_rule='normalised')")
             self._t = float(state["time"])
+        self._drop_prefetch()
         self._w = w
         self.steps = steps
         self._rng.bit_generator.state = rng_state
         if pos < 0:
             self._block, self._block_state, self._block_pos = None, None, 0
         else:
-            self._block_state = self._rng.bit_generator.state
-            self._block = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng),
-                                     dtype=np.float64)
+            self._next_block()
             self._block_pos = pos
 
     # ------------------------------------------------------------------ output

@@ -45,6 +45,10 @@ class LinearPotential(QuadraticModel):
     def interaction(self, P, Q):
         return np.zeros((np.shape(P)[0], np.shape(Q)[0]))
 
+    def apply_interaction(self, P, Q, c, block: int = 512):
+        """``K c = 0`` (K = 0), shape (N,), without forming zero blocks of K."""
+        return np.zeros(np.shape(P)[0])
+
     def linear_potential(self, points):
         return -np.asarray(points, dtype=np.float64) @ self.direction
 
