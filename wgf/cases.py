@@ -983,6 +983,9 @@ def _parse_model(table: Any, base_dir: Path | None, embedded: Mapping[str, np.nd
     p = "model"
     table = dict(check_table(p, table))
     if "type" not in table:
+        close = difflib.get_close_matches("type", [str(k) for k in table], n=1, cutoff=0.6)
+        if close:  # a misspelt 'type' is reported as such (the other keys depend on the type)
+            raise CaseError(f"[model] unknown key '{close[0]}' (did you mean 'type'?)")
         raise CaseError(f"[model] missing key 'type' (one of {', '.join(map(repr, MODEL_TYPES))})")
     mtype = check_choice(p, "type", table.pop("type"), list(MODEL_TYPES))
     spec = MODEL_TYPES[mtype]
