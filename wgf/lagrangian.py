@@ -88,24 +88,8 @@ class LagrangianSolver(Solver):
     rtol, atol : float
         Tolerances of the adaptive steppers (ignored by fixed steps).
     check_energy : bool
-        Fixed steps: check after every step that F did not increase beyond round-off (see *Energy check*
-        below) and raise :class:`~wgf.solver.BlowUp` if it did. Ignored by the adaptive steppers.
-
-    Notes
-    -----
-    *Energy check.* The flow decreases F, ``dF/dt = -sum_k m_k (alpha J_k^2 + beta |grad_S J_k|^2)``, and
-    so does a fixed Runge–Kutta step that is small enough: in the coordinates ``(eta, l)``, where F is a
-    smooth function, a step changes F by ``-h D (1 + O(h L))`` with D the dissipation above and L the
-    curvature of F (the retraction adds ``O(h^2 |f|^2)``, of the same form), so F decreases while ``h L`` is
-    below a constant of the method. A step that raises F by more than round-off (``(64 + N) eps scale``,
-    :func:`wgf.solver.energy_tolerance`) is therefore too large for the problem, and the solver stops there:
-    :class:`~wgf.solver.BlowUp` names F before and after, the step and the times, and the state stays the
-    one before the step. Cost: for a :class:`~wgf.models.QuadraticModel`,
-    ``F = m.(J + V)/2 + C`` comes from the field at the new state, which the next step's first stage
-    needs anyway (it is kept for it), plus ``V`` at the particles (:meth:`QuadraticModel.linear_potential`,
-    O(N m0) for the teacher–student model); for other models one :meth:`Model.energy` per step. The
-    adaptive steppers are not checked: their error control accepts a local error up to the tolerance,
-    which near convergence exceeds the decrease of F in a step, so F need not decrease step by step.
+        Fixed steps: check after every step that F did not increase beyond round-off (see Notes) and
+        raise :class:`~wgf.solver.BlowUp` if it did. Ignored by the adaptive steppers.
 
     Attributes
     ----------
@@ -116,6 +100,24 @@ class LagrangianSolver(Solver):
     evaluations : int
         Evaluations of the field by the stages of the steps taken (the field at a new state, computed
         once for the energy check and the next step's first stage, counts once, as that stage).
+
+    Notes
+    -----
+    *Energy check.* The flow decreases F, ``dF/dt = -sum_k m_k (alpha J_k^2 + beta |grad_S J_k|^2)``, and
+    so does a fixed Runge–Kutta step that is small enough: in the coordinates ``(eta, l)``, where F is a
+    smooth function, a step changes F by ``-h D (1 + O(h L))`` with D the dissipation above and L the
+    curvature of F (the retraction adds ``O(h^2 |f|^2)``, of the same form), so F decreases while ``h L`` is
+    below a constant of the method. A step that raises F by more than round-off (``(64 + N) eps scale``,
+    :func:`wgf.solver.energy_tolerance`) is therefore too large for the problem, and the solver stops there:
+    :class:`~wgf.solver.BlowUp` names F before and after, the step and the times, and the state stays the
+    one before the step. Cost: for a :class:`~wgf.models.QuadraticModel`, ``F = m.(J + V)/2 + C`` comes
+    from the field at the new state, which the next step's first stage needs anyway (it is kept for it),
+    plus ``V`` at the particles (:meth:`QuadraticModel.linear_potential`, a potential of the m0 teacher
+    atoms for the teacher–student model); for other models one :meth:`Model.energy` per step. Measured
+    (RK4, N = 2562, per step): +8% for the teacher–student model, +15% for the empirical logistic model;
+    ``check_energy=False`` removes it. The adaptive steppers are not checked: their error control accepts a
+    local error up to the tolerance, which near convergence exceeds the decrease of F in a step, so F need
+    not decrease step by step.
     """
 
     kind = "lagrangian"
