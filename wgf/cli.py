@@ -150,7 +150,8 @@ def _cmd_run(args) -> int:
             print(outcome.message, file=sys.stderr)
     else:
         for f in outcome.failures:
-            print(f"wgf: {f}", file=sys.stderr)
+            if f not in ctl.reported:  # a blow-up of this invocation was printed when it happened
+                print(f"wgf: {f}", file=sys.stderr)
         print(f"wgf: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
 

@@ -126,6 +126,8 @@ class Controller:
         self._committed_status = ""
         self._certificate_note = False
         self._warned: set[str] = set()
+        #: Failure messages already printed (to ``stream``) by this controller.
+        self.reported: list[str] = []
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -349,6 +351,7 @@ class Controller:
         self._close_bar()
         self._log(f"{st.failed}; the last good state (t = {good[1]:.6g}, step {good[2]}) is kept in {self.path}",
                   force=True)
+        self.reported.append(st.failed)
 
     def _run_one(self, st: _RunState) -> str:
         """Advance one run to the final time; returns "completed", "failed" or "signal"."""
