@@ -13,7 +13,8 @@
 
 Exit status (run, report, cases, sweep): 0 success; 2 a user error (one line on stderr naming the problem, no traceback, no output
 file left behind); 130 after Ctrl-C (143 after SIGTERM) with a checkpoint written; 1 when a run blew up
-(its last good state is kept in the file; the other runs still ran) or on an I/O failure.
+(its last good state is kept in the file; the other runs still ran) or on an I/O failure. A run whose
+fixed step had to be reduced to a stability bound prints one line, ``warning: run 'NAME': ...``, and goes on.
 Plugin modules named in the environment variable ``WGF_PLUGINS`` are imported first
 (:func:`wgf.cases.load_plugins`).
 """
