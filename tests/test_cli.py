@@ -172,7 +172,8 @@ def test_bad_files_for_resume_and_report(tmp_path):
             rc, out, err = run_main(args)
             assert rc == 2 and err.count("\n") == 1 and msg in err and "Traceback" not in err, (args, err)
     rc, _, err = run_main(["run", "--resume", str(tmp_path / "nockpt.h5")])
-    assert rc == 2 and err == f"wgf: error: {tmp_path / 'nockpt.h5'} is corrupt: run 'toy' started but has no checkpoint\n"
+    assert rc == 2 and err == (f"wgf: error: {tmp_path / 'nockpt.h5'} is corrupt: run 'toy' started but has no "
+                               "checkpoint\n")
     # every file left untouched, nothing written beside them (no figures, no temporary files)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     # a file whose plugin is missing: the case cannot be rebuilt -> clear error for resume, table for report

@@ -93,11 +93,15 @@ def test_a_too_large_fixed_step_is_stopped_with_the_last_good_state(tmp_path, mo
     rc, stdout, err = run_main(["run", str(tmp_path / "c.toml"), "-o", str(out), "-q"])
     assert rc == 1 and stdout == "" and "Traceback" not in err
     head = f"numerical blow-up in run '{run}' at t = "
-    (msg,) = [line[len("wgf: "):] for line in err.splitlines() if line.startswith(f"wgf: {head}")]
+    lines = err.splitlines()  # printed once, when it happens, then the summary
+    assert len(lines) == 2 and lines[1] == f"wgf: 1 run(s) failed; the others completed; results in {out}", err
+    msg, kept = lines[0].rsplit("; the last good state (", 1)
+    assert msg.startswith(head) and kept.endswith(f") is kept in {out}"), lines[0]
     t = float(msg[len(head):].split(",")[0])
     k = int(msg.split(", step ")[1].split(":")[0])
     assert ": the energy increased from F = " in msg and f" in step {k + 1} (t = {t:g} to " in msg, msg
     F0 = float(msg.split("from F = ")[1].split(" to ")[0])
+    assert kept == f"t = {t:g}, step {k}) is kept in {out}"
     if stop is not None:
         assert (t, k) == stop
     with h5py.File(out, "r") as f:  # plain h5py: the file keeps the last good state, at (t, k)
@@ -192,3 +196,46 @@ def test_a_malformed_data_file_exits_2_with_one_line_and_no_output(tmp_path, nam
     assert rc == 2 and out == "" and err.count("\n") == 1 and err.startswith("wgf: error: "), err
     assert "[model] teacher = " in err and expected in err, err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+# ------------------------------------------------------------------------------------------- kill and resume
+def test_kill_resume_benchmark_file_checks(tmp_path, monkeypatch):
+    """The helpers of benchmarks/kill_resume.py on small toy files: a complete file is described and equal to
+    itself, a changed dataset is found, a missing file is "no file", a truncated one does not open."""
+    import shutil
+
+    import wgf_toy
+    from benchmarks import kill_resume as kr
+    from wgf.controller import Controller
+
+    monkeypatch.setenv(cases.PLUGINS_ENV, "wgf_toy")
+    case = cases.parse_case(wgf_toy.toml_dumps(wgf_toy.toy_case()), name="t")
+    assert Controller.new(case, tmp_path / "a.h5", quiet=True).run().status == "completed"
+    assert kr.describe(tmp_path / "a.h5") == ("1/1 runs done", True, True)
+    assert kr.status(tmp_path / "a.h5") == "completed"
+    assert kr.describe(tmp_path / "none.h5") == ("no file", True, True) and kr.status(tmp_path / "none.h5") == ""
+    assert Controller.new(case, tmp_path / "b.h5", quiet=True).run().status == "completed"
+    assert kr.differences(tmp_path / "a.h5", tmp_path / "b.h5") == []  # wall-clock attributes aside
+    shutil.copy(tmp_path / "a.h5", tmp_path / "c.h5")
+    with h5py.File(tmp_path / "c.h5", "r+") as f:
+        f["toy/energy"][-1] += 1e-15
+    assert kr.differences(tmp_path / "a.h5", tmp_path / "c.h5") == ["toy/energy"]
+    data = (tmp_path / "a.h5").read_bytes()
+    (tmp_path / "d.h5").write_bytes(data[: len(data) // 2])
+    text, opens, complete = kr.describe(tmp_path / "d.h5")
+    assert text.startswith("unreadable") and not opens and not complete
+    assert "[eulerian]" in kr.case_text() and "[lagrangian]" in kr.case_text() and "[network]" in kr.case_text()
+
+
+@pytest.mark.slow
+def test_kill_resume_benchmark_quick(tmp_path):
+    """The benchmark's --quick mode (3 trials, about 25 s): every killed file opens and has a complete last
+    checkpoint, and every resumed file equals the uninterrupted one bit for bit."""
+    import json
+
+    from benchmarks import kill_resume as kr
+    assert kr.main(["--quick", "--out", str(tmp_path)]) == 0
+    meta = json.loads((tmp_path / "kill_resume.json").read_text())["meta"]
+    assert meta["bit_identical_results"] == 3
+    assert meta["files_that_opened_with_h5py"] == meta["files_with_a_complete_last_checkpoint"] \
+        == meta["files_after_a_kill"]
