@@ -97,7 +97,9 @@ def d2_experiment(quick: bool):
 
     runs = [
         ("both layers, normalised", dict(step_size=G0, step_rule="normalised"), "ab", gF1, 2000 if quick else 40000),
-        ("both layers, constant 0.5", dict(step_size=0.5), "ab", gF1, 2000 if quick else 20000),
+        # the constant step is meant to leave the stable range (F rises in some steps from step 1323 on):
+        # no energy check
+        ("both layers, constant 0.5", dict(step_size=0.5, check_energy=False), "ab", gF1, 2000 if quick else 20000),
         ("output layer, normalised", dict(step_size=G0, step_rule="normalised", layer_steps=(1, 0)), "rf", gRF,
          2000 if quick else 120000),
     ]

@@ -154,16 +154,28 @@ def test_bad_files_for_resume_and_report(tmp_path):
     assert run_main(["run", case_path, "-o", str(tmp_path / "good.h5"), "-q"])[0] == 0
     data = (tmp_path / "good.h5").read_bytes()
     (tmp_path / "trunc.h5").write_bytes(data[: len(data) // 3])
+    (tmp_path / "trunc90.h5").write_bytes(data[: 9 * len(data) // 10])
     (tmp_path / "text.h5").write_text("not hdf5")
+    (tmp_path / "random.h5").write_bytes(np.random.default_rng(0).bytes(4096))
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = 1
     (tmp_path / "empty.h5").write_bytes(b"")
-    for name, msg in [("trunc.h5", "not a readable HDF5 file"), ("text.h5", "not a readable HDF5 file"),
+    shutil.copy(tmp_path / "good.h5", tmp_path / "nockpt.h5")
+    with h5py.File(tmp_path / "nockpt.h5", "r+") as f:  # a wgf file whose checkpoint is gone
+        del f["toy/checkpoint"]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for name, msg in [("trunc.h5", "not a readable HDF5 file"), ("trunc90.h5", "not a readable HDF5 file"),
+                      ("text.h5", "not a readable HDF5 file"), ("random.h5", "not a readable HDF5 file"),
                       ("foreign.h5", "not a wgf output file"), ("empty.h5", "not a readable HDF5 file"),
                       ("none.h5", "no such file")]:
         for args in (["run", "--resume", str(tmp_path / name)], ["report", str(tmp_path / name)]):
             rc, out, err = run_main(args)
             assert rc == 2 and err.count("\n") == 1 and msg in err and "Traceback" not in err, (args, err)
+    rc, _, err = run_main(["run", "--resume", str(tmp_path / "nockpt.h5")])
+    assert rc == 2 and err == (f"wgf: error: {tmp_path / 'nockpt.h5'} is corrupt: run 'toy' started but has no "
+                               "checkpoint\n")
+    # every file left untouched, nothing written beside them (no figures, no temporary files)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     # a file whose plugin is missing: the case cannot be rebuilt -> clear error for resume, table for report
     os.environ.pop(cases.PLUGINS_ENV)
     saved = dict(cases.MODEL_TYPES)
@@ -377,15 +389,29 @@ ALLOWED = {
     "eulerian": {"name", "n", "level", "lloyd", "scheme", "stepper", "cfl", "dt", "interaction_memory"},
 }
 SYNTAX = ["[time", "key = ", "= 3", 'a = "unterminated', "[model]\ntype = 'x'", "x = [1, 2", "[[toy]]\nn = 1\n[toy]"]
+#: Data files named by the case (``[model] g = "g.csv"``): content -> what is wrong with it.
+BAD_DATA = ["0.5, nan, 0.2\n", "0.5, inf, 0.2\n", "a, b\n", "", "1,2\n3\n", "1,2,3\n4,5,6\n", "0.5\n",
+            b"\x93\xff\x00", "<folder>", "<missing>"]
+KNOWN_KEYS = set().union(*ALLOWED.values(), cases.TOP_KEYS, {"alpha", "beta", "model", "measure"})
+
+
+def _typo(key: str, i: int, how: str) -> str:
+    i = i % len(key)
+    if how == "drop":
+        return key[:i] + key[i + 1:]
+    if how == "double":
+        return key[:i] + key[i] + key[i:]
+    j = min(i + 1, len(key) - 1)  # swap two neighbours
+    return key[:i] + key[j] + key[i] + key[j + 1:] if j > i else key[:-2] + key[-1] + key[-2]
 
 
 @st.composite
 def malformed(draw):
     doc = toy_case(eulerian={"level": 0})
     doc["model"]["c"] = 1.5
-    kinds = draw(st.lists(st.sampled_from(["value", "value", "value", "unknown", "missing", "section", "syntax",
-                                           "output"]), min_size=1, max_size=3))
-    tail, output = "", None
+    kinds = draw(st.lists(st.sampled_from(["value", "value", "value", "unknown", "typo", "missing", "section",
+                                           "syntax", "data", "output"]), min_size=1, max_size=3))
+    tail, output, data, typo = "", None, None, None
     for kind in kinds:
         if kind == "value":
             (sec, key) = draw(st.sampled_from(sorted(BAD_VALUES)))
@@ -415,22 +441,83 @@ def malformed(draw):
             sec = draw(st.sampled_from(["time", "model", "toy", "initial", "flow", "eulerian"]))
             doc[sec] = draw(st.one_of(st.integers(), _text(max_size=5), st.lists(st.integers(), min_size=1,
                                                                                     max_size=2)))
+        elif kind == "typo":  # a misspelt key: the message suggests the right one
+            sec = draw(st.sampled_from(sorted(ALLOWED)))
+            key = draw(st.sampled_from(sorted(k for k in ALLOWED[sec] if len(k) >= 4)))
+            bad = _typo(key, draw(st.integers(0, 20)), draw(st.sampled_from(["drop", "double", "swap"])))
+            if bad in KNOWN_KEYS:
+                continue
+            if sec == "":
+                doc[bad] = doc.pop(key, {"final": 1.0}) if key in doc else {"a": 1}
+            else:
+                if not isinstance(doc.get(sec), dict):
+                    doc[sec] = {}
+                doc[sec][bad] = doc[sec].pop(key, 1)
+            typo = bad
+        elif kind == "data":
+            data = draw(st.sampled_from(BAD_DATA))
+            if not isinstance(doc.get("model"), dict):
+                doc["model"] = {}
+            doc["model"]["g"] = "g.csv"
         elif kind == "syntax":
             tail = "\n" + draw(st.sampled_from(SYNTAX)) + "\n"
         else:
-            output = draw(st.sampled_from(["exists", "missing_dir", "is_dir"]))
-    return doc, tail, output
+            output = draw(st.sampled_from(["exists", "missing_dir", "is_dir", "parent_is_file", "unwritable"]))
+    return doc, tail, output, data, (typo if kinds == ["typo"] else None)
+
+
+def test_every_misspelt_key_gets_its_suggestion(monkeypatch):
+    """Each key of every section, misspelt three ways: the one-line error names the typo and suggests the
+    key."""
+    wgf_toy.install_fake_solvers(monkeypatch)
+    n = 0
+    for sec, keys in ALLOWED.items():
+        for key in sorted(k for k in keys if len(k) >= 4):
+            for how in ("drop", "double", "swap"):
+                bad = _typo(key, 1, how)
+                if bad in KNOWN_KEYS:  # e.g. 'seed' with its e's swapped
+                    continue
+                doc = toy_case(eulerian={"level": 0})
+                if sec == "":
+                    doc[bad] = doc.pop(key, {"a": 1})
+                else:
+                    doc[sec][bad] = doc[sec].pop(key, 1)
+                with pytest.raises(cases.CaseError) as exc:
+                    cases.parse_case(toml_dumps(doc)).check_buildable()
+                assert f"'{bad}'" in str(exc.value) and f"(did you mean '{key}'?)" in str(exc.value), str(exc.value)
+                n += 1
+    assert n >= 80
+
+
+def test_the_unmalformed_document_runs(tmp_path, monkeypatch):
+    """The document the malformations start from is valid: every failure of the property test below is
+    the malformation's."""
+    wgf_toy.install_fake_solvers(monkeypatch)
+    doc = toy_case(eulerian={"level": 0})
+    doc["model"]["c"] = 1.5
+    (tmp_path / "case.toml").write_text(toml_dumps(doc))
+    assert run_main(["run", str(tmp_path / "case.toml"), "-o", str(tmp_path / "out.h5"), "-q"]) == (0, "", "")
 
 
 @settings(max_examples=220, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(malformed())
 def test_malformed_cases_exit_2_with_one_line_and_no_output(example):
-    doc, tail, output = example
+    """Wrong types, missing and unknown keys (misspelt ones get a suggestion), zero or negative times and
+    steps, NaN and inf, mismatched dimensions, impossible grid levels, bad data files, TOML syntax errors,
+    and output paths that exist, are folders, lie in a missing folder or under a file, or cannot be
+    written: exit status 2, one line on stderr, nothing written (an existing output file untouched)."""
+    doc, tail, output, data, typo = example
     text = toml_dumps(doc) + tail
     with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
         wgf_toy.install_fake_solvers(mp)
         d = Path(d)
         (d / "case.toml").write_text(text)
+        if data == "<folder>":
+            (d / "g.csv").mkdir()
+        elif isinstance(data, bytes):
+            (d / "g.csv").write_bytes(data)
+        elif data is not None and data != "<missing>":
+            (d / "g.csv").write_text(data)
         out = d / "out.h5"
         if output == "exists":
             out.write_bytes(b"precious")
@@ -438,11 +525,18 @@ def test_malformed_cases_exit_2_with_one_line_and_no_output(example):
             out.mkdir()
         elif output == "missing_dir":
             out = d / "nowhere" / "out.h5"
-        before = sorted(os.listdir(d))
+        elif output == "parent_is_file":
+            out = d / "case.toml" / "out.h5"
+        elif output == "unwritable":  # what open() does in a read-only folder (root may write anywhere)
+            def refuse(path, *a, **k):
+                raise PermissionError(13, "Permission denied", str(path))
+            mp.setattr(io, "open", refuse, raising=False)
+        before = {p.name: (p.read_bytes() if p.is_file() else None) for p in d.iterdir()}
         rc, stdout, stderr = run_main(["run", str(d / "case.toml"), "-o", str(out)])
         assert rc == 2, (text, stderr)
         assert stdout == "" and stderr.count("\n") == 1 and stderr.startswith("wgf: error: "), stderr
         assert "Traceback" not in stderr
-        assert sorted(os.listdir(d)) == before  # nothing written, not even a temporary file
-        if output == "exists":
-            assert out.read_bytes() == b"precious"
+        # nothing written, not even a temporary file; existing files (an output, the case) untouched
+        assert {p.name: (p.read_bytes() if p.is_file() else None) for p in d.iterdir()} == before
+        if typo is not None:
+            assert f"'{typo}'" in stderr and "(did you mean '" in stderr, stderr

@@ -311,4 +311,6 @@ def test_diagnostics_snapshot_and_bad_inputs():
     with pytest.raises(ValueError, match="shape"):
         NetworkTrainer(model, W0[:3], step_size=0.1).load_state_dict(net.state_dict())
     with pytest.raises(FloatingPointError, match="blew up"):
-        NetworkTrainer(model, 30 * W0, step_size=5.0).advance(100.0)
+        NetworkTrainer(model, 30 * W0, step_size=5.0, check_energy=False).advance(100.0)
+    with pytest.raises(wgf.solver.BlowUp, match=r"energy increased .* in step 1 \(t = 0 to 5, "):
+        NetworkTrainer(model, 30 * W0, step_size=5.0).advance(100.0)  # caught at the first step

@@ -29,6 +29,7 @@ from .models import (
     spike_train,
 )
 from .network import NetworkTrainer, initial_weights
+from .solver import BlowUp, StepReducedWarning
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,8 @@ __all__ = [
     "LagrangianSolver",
     "NetworkTrainer",
     "initial_weights",
+    "BlowUp",
+    "StepReducedWarning",
     # diagnostics
     "OptimalityCertificate",
     "optimality_certificate",

@@ -39,11 +39,17 @@ A case is parsed and validated completely before anything is written: every mist
     # n = 256                            # S^1: number of cells
     scheme = "upwind"                    # the other keys are EulerianSolver's keyword arguments
     stepper = "ssprk2"
+    # dt = 0.01                          # a fixed step (default: adaptive). Where it exceeds the positivity
+                                         # (CFL) or energy-stability bound it is reduced to the bound, and
+                                         # the run prints one line: warning: run 'eulerian': the fixed
+                                         # step dt = ... exceeds the positivity (CFL) bound (...) at t = ...
 
     [lagrangian]                         # optional (or [[lagrangian]])
     quadrature = "grid"                  # grid (level / n as above) | quasi_uniform (n) | random (n, seed)
     level = 2
     stepper = "rk4"                      # the other keys are LagrangianSolver's keyword arguments
+    dt = 0.05                            # fixed steps (rk2, rk4): a step that raises F beyond round-off
+    # check_energy = true                #   stops the run (numerical blow-up: the energy increased...)
 
     [network]                            # optional (or [[network]]): one run per (width, seed)
     widths = [10, 100]
@@ -51,6 +57,8 @@ A case is parsed and validated completely before anything is written: every mist
     init = "uniform"                     # kind of wgf.network.initial_weights
     # radius = 1.0                       # |w_j| at initialisation (default sqrt([initial] mass))
     step_size = 0.01                     # the other keys are NetworkTrainer's keyword arguments
+    # check_energy = true                # method = "full", constant steps: a step that raises F stops
+                                         # the run (false: no check; SGD is never checked)
 
     [compare]                            # optional
     reference = "eulerian"               # the run other runs are compared with (default: first
@@ -96,6 +104,7 @@ import math
 import os
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -274,6 +283,13 @@ def _time_list(path: str, key: str, value: list, final: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- arrays
+def _all_numbers(value: Any) -> bool:
+    """Whether a (nested) TOML array holds numbers only (no strings, booleans or tables)."""
+    if isinstance(value, list):
+        return all(_all_numbers(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def load_array(path: str, key: str, value: Any, ndim: int, base_dir: Path | None,
                embedded: Mapping[str, np.ndarray] | None) -> tuple[np.ndarray, bool]:
     """An array given inline (a TOML array) or as a file path (CSV, or .npy) relative to ``base_dir``.
@@ -290,17 +306,27 @@ def load_array(path: str, key: str, value: Any, ndim: int, base_dir: Path | None
                             "output file")
         else:
             file = (base_dir / value) if not os.path.isabs(value) else Path(value)
+            if file.is_dir():
+                raise _bad(path, key, value, f"{file.name} is a folder, not a data file")
             if not file.is_file():
                 raise _bad(path, key, value, f"no such file (looked for {file.name} relative to the case file)")
             try:
-                if file.suffix == ".npy":
-                    arr = np.asarray(np.load(file, allow_pickle=False), dtype=np.float64)
-                else:
-                    arr = np.loadtxt(file, delimiter=",", comments="#", dtype=np.float64, ndmin=ndim)
+                with warnings.catch_warnings():  # an empty file: reported below, as an empty array
+                    warnings.simplefilter("ignore")
+                    if file.suffix == ".npy":
+                        raw = np.load(file, allow_pickle=False)
+                        if not isinstance(raw, np.ndarray) or raw.dtype.kind not in "iuf":
+                            raise ValueError(f"expected real numbers, got an array of dtype "
+                                             f"{getattr(raw, 'dtype', type(raw).__name__)}")
+                        arr = np.asarray(raw, dtype=np.float64)
+                    else:
+                        arr = np.loadtxt(file, delimiter=",", comments="#", dtype=np.float64, ndmin=ndim)
             except (ValueError, OSError, TypeError, EOFError) as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise _bad(path, key, value, f"cannot read the file as a numeric array: {msg}") from None
     elif isinstance(value, list):
+        if not _all_numbers(value):
+            raise _bad(path, key, value, f"expected a numeric array of dimension {ndim} (numbers only)")
         try:
             arr = np.array(value, dtype=np.float64)
         except (ValueError, TypeError):
@@ -957,6 +983,9 @@ def _parse_model(table: Any, base_dir: Path | None, embedded: Mapping[str, np.nd
     p = "model"
     table = dict(check_table(p, table))
     if "type" not in table:
+        close = difflib.get_close_matches("type", [str(k) for k in table], n=1, cutoff=0.6)
+        if close:  # a misspelt 'type' is reported as such (the other keys depend on the type)
+            raise CaseError(f"[model] unknown key '{close[0]}' (did you mean 'type'?)")
         raise CaseError(f"[model] missing key 'type' (one of {', '.join(map(repr, MODEL_TYPES))})")
     mtype = check_choice(p, "type", table.pop("type"), list(MODEL_TYPES))
     spec = MODEL_TYPES[mtype]

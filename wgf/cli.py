@@ -13,7 +13,8 @@
 
 Exit status (run, report, cases, sweep): 0 success; 2 a user error (one line on stderr naming the problem, no traceback, no output
 file left behind); 130 after Ctrl-C (143 after SIGTERM) with a checkpoint written; 1 when a run blew up
-(its last good state is kept in the file; the other runs still ran) or on an I/O failure.
+(its last good state is kept in the file; the other runs still ran) or on an I/O failure. A run whose
+fixed step had to be reduced to a stability bound prints one line, ``warning: run 'NAME': ...``, and goes on.
 Plugin modules named in the environment variable ``WGF_PLUGINS`` are imported first
 (:func:`wgf.cases.load_plugins`).
 """
@@ -150,7 +151,8 @@ def _cmd_run(args) -> int:
             print(outcome.message, file=sys.stderr)
     else:
         for f in outcome.failures:
-            print(f"wgf: {f}", file=sys.stderr)
+            if f not in ctl.reported:  # a blow-up of this invocation was printed when it happened
+                print(f"wgf: {f}", file=sys.stderr)
         print(f"wgf: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
 

@@ -25,7 +25,11 @@ and its measure a valid nonnegative measure unless the solver guarantees that a 
 :attr:`~wgf.solver.Solver.finite_state_is_valid`) and keeps a copy of the last good state; a failed check, a
 :class:`~wgf.solver.BlowUp` (or FloatingPointError) raised by the solver or a non-finite energy or mass at
 a record stops the run with a message naming the time, the step and the cause, and the checkpoint then
-holds the last good state. The other runs of the case still run.
+holds the last good state. The other runs of the case still run. (The Lagrangian and network solvers also
+raise BlowUp when a fixed step increases F beyond round-off; the Eulerian solver never takes such a step.)
+
+A :class:`~wgf.solver.StepReducedWarning` of a solver (a fixed step above a stability bound, reduced to
+it) is printed once per run, as ``warning: run 'NAME': ...``, even with ``quiet``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import signal
 import sys
 import threading
 import time as _time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, TextIO
@@ -44,7 +49,7 @@ import numpy as np
 from . import io
 from .cases import Case, CaseError, RunSpec, parse_case
 from .certificate import optimality_certificate
-from .solver import BlowUp, Solver
+from .solver import BlowUp, Solver, StepReducedWarning
 
 __all__ = ["Controller", "Outcome", "EXIT_CODES"]
 
@@ -120,6 +125,9 @@ class Controller:
         self._checkpointed: tuple[str, float, int] | None = None
         self._committed_status = ""
         self._certificate_note = False
+        self._warned: set[str] = set()
+        #: Failure messages already printed (to ``stream``) by this controller.
+        self.reported: list[str] = []
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -214,6 +222,18 @@ class Controller:
         name = "Ctrl-C" if signum == signal.SIGINT else f"signal {signum}"
         self._log(f"{name}: stopping after the current step to write a checkpoint "
                   f"({name} again aborts without one; the file keeps its previous checkpoint)", force=True)
+
+    def _show_warnings(self, st: _RunState, caught: list) -> None:
+        """Print a solver's StepReducedWarning once per run (even with quiet: it says that the case's step
+        is not the one taken); other warnings go on to Python's usual display."""
+        for w in caught:
+            if issubclass(w.category, StepReducedWarning):
+                if st.spec.name not in self._warned:
+                    self._warned.add(st.spec.name)
+                    self._log(f"warning: run '{st.spec.name}': {w.message}", force=True)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno, None, w.line)
+        caught.clear()
 
     # ------------------------------------------------------------------ checks
     def _health(self, solver: Solver, state: dict[str, Any]) -> str | None:
@@ -331,6 +351,7 @@ class Controller:
         self._close_bar()
         self._log(f"{st.failed}; the last good state (t = {good[1]:.6g}, step {good[2]}) is kept in {self.path}",
                   force=True)
+        self.reported.append(st.failed)
 
     def _run_one(self, st: _RunState) -> str:
         """Advance one run to the final time; returns "completed", "failed" or "signal"."""
@@ -355,8 +376,13 @@ class Controller:
                 self._good = [(_copy_state(solver.state_dict()), float(solver.time), int(solver.steps))]
                 try:
                     # overflow on the way to a blow-up is reported by the checks below, not as warnings
-                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        solver.advance(t, self._callback)
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                            warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always", StepReducedWarning)
+                        try:
+                            solver.advance(t, self._callback)
+                        finally:
+                            self._show_warnings(st, caught)
                 except (BlowUp, FloatingPointError) as exc:  # the solvers raise FloatingPointError on overflow
                     self._blowup = (str(exc) or "the solver detected a blow-up", float(solver.time),
                                     int(solver.steps))

@@ -63,6 +63,7 @@ retried with half the step.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -73,7 +74,7 @@ from .finite_volume import SCHEMES, FiniteVolumeOperator
 from .grid import Grid
 from .measure import Measure
 from .models.base import Model, QuadraticModel
-from .solver import Solver, StepCallback
+from .solver import Solver, StepCallback, StepReducedWarning
 from .timesteppers import STEPPERS, ExplicitRK, StrangSplitting, get_stepper
 
 __all__ = ["EulerianSolver", "INTERACTION_DTYPES", "DenseInteraction"]
@@ -262,8 +263,14 @@ class EulerianSolver(Solver):
     energy_safety : float in (0, 1]
         Fraction of the energy-stability bound ``dt_E`` used.
     dt : float, optional
-        A fixed step (shortened only to land on ``t_end`` and where the bounds require); None: adaptive,
-        the largest step within both bounds.
+        A fixed step; None: adaptive, the largest step within both bounds. A fixed step is shortened to land
+        on ``t_end``, and wherever it exceeds the positivity (CFL) bound, the energy-stability bound or
+        ``dt_max`` (evaluated at every step, see *Time step bounds*) it is reduced to the bound: the step is
+        never refused and the run never violates a bound, but the first reduction issues a
+        :class:`~wgf.solver.StepReducedWarning` (once per solver object) naming the requested ``dt``, the
+        bound, its value, the time and the step; ``wgf run`` prints it once per run
+        (``warning: run 'NAME': the fixed step dt = ... exceeds the positivity (CFL) bound (...) at t = ...``).
+        The steps actually taken are recorded (``diagnostics()["dt"]``).
     dt_max : float
         Upper limit of the adaptive step.
     interaction : {"auto", "dense", "kernel"}
@@ -372,6 +379,7 @@ class EulerianSolver(Solver):
         self._cache: _StageEval | None = None
         self._stage_log: list[_StageEval] = []
         self.last_step: dict[str, Any] = {}
+        self._warned_step = False
         if self.quadratic:
             self._refresh_lambda(self._m)
 
@@ -518,9 +526,14 @@ class EulerianSolver(Solver):
             ev0 = self._evaluate(m)
             F_old, tol = self._state_energy(ev0)
             fe0 = ev0.dt_fe_transport if splitting else ev0.dt_fe
-            dt = min(C * self.cfl * fe0, self.energy_safety * max(ev0.dt_energy, ev0.dt_energy_estimate),
-                     self.dt_max)
+            bounds = {"positivity (CFL) bound": C * self.cfl * fe0,
+                      "energy-stability bound": self.energy_safety * max(ev0.dt_energy, ev0.dt_energy_estimate),
+                      "limit dt_max": self.dt_max}
+            dt = min(bounds.values())
+            reduced: tuple[str, float] | None = None  # (which bound, its value) when a fixed dt is cut
             if self.dt_fixed is not None:
+                if self.dt_fixed > dt:
+                    reduced = min(bounds.items(), key=lambda kv: kv[1])
                 dt = min(dt, self.dt_fixed)
             if not (dt > 0.0):
                 raise FloatingPointError(f"no admissible time step at t = {self.time} (bound {dt})")
@@ -545,6 +558,17 @@ class EulerianSolver(Solver):
                     allowed = g if (energy_retry == 1 and g < step_dt) else 0.5 * step_dt
                 self.rejected += 1
                 dt = min(allowed if energy_retry else 0.95 * allowed, 0.999 * step_dt)
+                if reduced is None:
+                    reduced = ("energy-stability bound (F increased with it)" if energy_retry
+                               else "positivity (CFL) bound at a later stage of the step", allowed)
+            if reduced is not None and self.dt_fixed is not None and not self._warned_step \
+                    and step_dt < self.dt_fixed:
+                self._warned_step = True
+                name, bound = reduced
+                warnings.warn(StepReducedWarning(
+                    f"the fixed step dt = {self.dt_fixed:.6g} exceeds the {name} ({bound:.6g}) at "
+                    f"t = {self.time:.6g} (step {self.steps + 1}); the steps are reduced to the bounds "
+                    f"(evaluated at every step) from here on"), stacklevel=3)
             self.last_step = {"dt": step_dt, "mass_before": float(m.sum()), "energy_before": F_old,
                               "stage_reaction_sums": [e.reaction_sum for e in self._stage_log]}
             self._m = m_new
