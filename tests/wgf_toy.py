@@ -29,6 +29,7 @@ from wgf import cases, sphere
 from wgf.measure import Measure
 from wgf.models.base import Model
 from wgf.solver import BlowUp, Solver
+from wgf.sweep import toml_dumps  # noqa: F401  (the tests write cases with the sweep's TOML writer)
 
 
 #: Test hooks read at every step (step numbers count from 1 over the whole run, resumes included).
@@ -247,43 +248,6 @@ def install_fake_solvers(monkeypatch) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if np.isnan(v):
-            return "nan"
-        if np.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(type(v))
-
-
-def toml_dumps(doc: dict) -> str:
-    """A minimal TOML writer for case dicts: top-level scalars, tables, arrays of tables."""
-    lines = []
-    for k, v in doc.items():
-        if not isinstance(v, dict) and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v)):
-            lines.append(f"{json.dumps(k)} = {toml_value(v)}")
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            lines.append(f"[{json.dumps(k)}]")
-            lines += [f"{json.dumps(kk)} = {toml_value(vv)}" for kk, vv in v.items()]
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            for t in v:
-                lines.append(f"[[{json.dumps(k)}]]")
-                lines += [f"{json.dumps(kk)} = {toml_value(vv)}" for kk, vv in t.items()]
-    return "\n".join(lines) + "\n"
-
-
 def toy_case(**overrides) -> dict:
     """A small valid toy case as a dict; ``overrides`` replace whole sections (None deletes one)."""
     doc = {
