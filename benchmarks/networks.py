@@ -18,8 +18,9 @@ that rotates from round to round, and the reported time of a configuration is th
 The speed-up quoted is best PyTorch configuration / best wgf configuration at each width.
 
 Lagrangian: ``LagrangianSolver`` (RK4, fixed step) on the teacher–student population model, particles
-i.i.d. uniform; one step costs 4 potential evaluations of N x (N + m0) kernel terms, so particle-steps per
-second should fall like N^{-1} once the kernel dominates.
+i.i.d. uniform; one step costs 4 potential evaluations. On S^100 each is N x (N + m0) kernel terms, so
+particle-steps per second should fall like N^{-1} once the kernel dominates; on S^2 (two-dimensional
+inputs) the model uses the exact O(N log N) planar algorithm, so they should stay nearly flat in N.
 
 Run ``python -m benchmarks.networks [--quick] [--rounds R]``.
 """

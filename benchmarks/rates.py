@@ -256,16 +256,18 @@ def _figure(results):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     groups = list(dict.fromkeys(r["group"] for r, _ in results))
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     for ax, grp in zip(axes.ravel(), groups):
         for i, (r, (xs, errs)) in enumerate((r, d) for r, d in results if r["group"] == grp):
-            lab = f"{r['case'][:38]}: {r['fitted']:.2f} (exp. {r['expected']:g})"
+            lab = f"{r['case'][:64]}: {r['fitted']:.2f} (exp. {r['expected']:g})"
             ax.loglog(xs, errs, "o-", ms=3, label=lab, color=f"C{i % 10}")
         ax.set_title(grp, fontsize=10)
         ax.set_xlabel(next(r["against"] for r, _ in results if r["group"] == grp))
         ax.set_ylabel("error")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=6)
     for ax in axes.ravel()[len(groups):]:
         ax.axis("off")
