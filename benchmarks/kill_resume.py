@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 
 from benchmarks._harness import parse_args, write_results
+from wgf.io import OutputFileError, OutputReader, file_contents
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ROOT / "data" / "teacher_fig2.csv"
@@ -44,7 +45,6 @@ TEACHER = ROOT / "data" / "teacher_fig2.csv"
 CHECKPOINT_WALL = 0.1
 
 #: Attributes that hold wall-clock times (differ between any two runs).
-VOLATILE_ATTRS = frozenset({"created", "updated", "wall_seconds"})
 
 CASE = """title = "kill and resume trials"
 description = "grid, particles and networks; frequent wall-clock checkpoints"
@@ -83,25 +83,6 @@ def case_text(quick: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- files
-def file_contents(path: str | os.PathLike) -> dict[str, Any]:
-    """Every dataset as (dtype, shape, bytes) and every attribute that does not hold a wall-clock time, of an
-    HDF5 file read with plain h5py."""
-    out: dict[str, Any] = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            for k, v in obj.attrs.items():
-                if k not in VOLATILE_ATTRS:
-                    out[f"{name}@{k}"] = repr(v)
-            if isinstance(obj, h5py.Dataset):
-                a = np.asarray(obj[()])
-                out[name] = (a.dtype.str, a.shape, a.tobytes())
-        for k, v in f.attrs.items():
-            if k not in VOLATILE_ATTRS:
-                out[f"/@{k}"] = repr(v)
-        f.visititems(visit)
-    return out
-
-
 def differences(a: str | os.PathLike, b: str | os.PathLike) -> list[str]:
     """Names of the datasets and attributes that differ between two files (empty: bit-identical)."""
     ca, cb = file_contents(a), file_contents(b)
@@ -112,8 +93,6 @@ def describe(path: Path) -> tuple[str, bool, bool]:
     """What an output file holds after a kill: ``(description, opens with h5py, last checkpoint complete)``
     (both True when there is no file). The description is "no file", or the runs completed and the
     checkpoint of the run in progress, e.g. "2/4 runs done, network_m0100_s0 at t = 0.85"."""
-    from wgf.io import OutputFileError, OutputReader
-
     if not path.exists():
         return "no file", True, True
     try:

@@ -26,10 +26,11 @@ import time as _time
 import numpy as np
 
 from wgf import cases, sphere
+from wgf.io import file_contents
 from wgf.measure import Measure
 from wgf.models.base import Model
 from wgf.solver import BlowUp, Solver
-from wgf.sweep import toml_dumps  # noqa: F401  (the tests write cases with the sweep's TOML writer)
+from wgf.sweep import toml_dumps
 
 
 #: Test hooks read at every step (step numbers count from 1 over the whole run, resumes included).
@@ -271,28 +272,6 @@ def write_case(path, doc: dict) -> str:
     with open(path, "w") as f:
         f.write(text)
     return str(path)
-
-
-VOLATILE_ATTRS = {"created", "updated", "wall_seconds"}
-
-
-def file_contents(path) -> dict:
-    """Every dataset (as dtype, shape and bytes) and every non-volatile attribute of an HDF5 file."""
-    import h5py
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            for k, v in obj.attrs.items():
-                if k not in VOLATILE_ATTRS:
-                    out[f"{name}@{k}"] = repr(v)
-            if isinstance(obj, h5py.Dataset):
-                a = np.asarray(obj[()])
-                out[name] = (a.dtype.str, a.shape, a.tobytes())
-        for k, v in f.attrs.items():
-            if k not in VOLATILE_ATTRS:
-                out[f"/@{k}"] = repr(v)
-        f.visititems(visit)
-    return out
 
 
 def assert_same_output(a, b, ignore=()) -> None:

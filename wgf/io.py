@@ -66,7 +66,7 @@ import numpy as np
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "OutputFileError", "Snapshot", "RunUpdate", "OutputReader",
     "check_output_path", "create_output", "commit", "write_state", "read_state", "remove_stale_tmp",
-    "utc_now", "atomic_write",
+    "utc_now", "atomic_write", "WALL_CLOCK_ATTRS", "file_contents",
 ]
 
 FORMAT_NAME = "wgf-output"
@@ -76,6 +76,10 @@ LIBVER = ("v108", "v110")
 #: Names in a run group that are not time series.
 RESERVED = frozenset({"time", "step", "snapshots", "checkpoint", "grid"})
 RUN_ATTRS = frozenset({"solver", "completed", "started", "failed", "order", "section", "params", "wall_seconds"})
+
+#: Attributes that hold wall-clock times: the only entries in which a resumed run's file may differ from
+#: the file of the same run done without interruption.
+WALL_CLOCK_ATTRS = frozenset({"created", "updated", "wall_seconds"})
 
 _counter = itertools.count()
 
@@ -561,3 +565,23 @@ class OutputReader:
             if len(self.snapshot_list(run)) != cattrs["n_snapshots"]:
                 raise OutputFileError(f"{self.path} is corrupt: run {run!r} does not have the "
                                       f"{cattrs['n_snapshots']} snapshots its checkpoint says")
+
+
+def file_contents(path: str | os.PathLike) -> dict[str, Any]:
+    """Every dataset of an HDF5 file as ``(dtype, shape, bytes)`` and every attribute (``repr``) except the
+    wall-clock ones (:data:`WALL_CLOCK_ATTRS`), keyed by ``"name"`` and ``"name@attribute"``, read with plain
+    h5py: two files with equal contents hold the same results bit for bit."""
+    out: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            for k, v in obj.attrs.items():
+                if k not in WALL_CLOCK_ATTRS:
+                    out[f"{name}@{k}"] = repr(v)
+            if isinstance(obj, h5py.Dataset):
+                a = np.asarray(obj[()])
+                out[name] = (a.dtype.str, a.shape, a.tobytes())
+        for k, v in f.attrs.items():
+            if k not in WALL_CLOCK_ATTRS:
+                out[f"/@{k}"] = repr(v)
+        f.visititems(visit)
+    return out
