@@ -4,16 +4,21 @@
   (tangent curves) through the evaluation points, and tangency of grad J.
 * :func:`check_first_variation`: ``d/de F(nu + e delta)`` at e = 0 against ``int J(.|nu) d delta``.
 * :func:`random_measure`, :func:`random_tangents`, :func:`away_from_poles`, :func:`relative_error`.
+* :func:`run_main`: the ``wgf`` command line in this process, with its exit status and output.
 
 Import them in a test module with ``from helpers import ...`` (pytest puts tests/ on sys.path).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io as _io
+
 import numpy as np
 
 import wgf
 from wgf import sphere
+from wgf.cli import main
 
 
 def relative_error(a: np.ndarray, ref: np.ndarray) -> float:
@@ -108,3 +113,11 @@ def check_first_variation(model, measure, delta: np.ndarray, eps: float = 1e-4, 
     err = abs(fd - exact) / scale
     assert err <= rtol, f"d/de F(nu + e delta) = {fd:.15g} but int J d delta = {exact:.15g} (rel {err:.3g})"
     return err
+
+
+def run_main(args: list[str]) -> tuple[int, str, str]:
+    """``wgf ARGS`` run in this process: ``(exit status, stdout, stderr)``."""
+    out, err = _io.StringIO(), _io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(args)
+    return rc, out.getvalue(), err.getvalue()

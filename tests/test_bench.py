@@ -1,8 +1,6 @@
 """``wgf bench`` and ``python -m benchmarks.run_all``: discovery of benchmark modules, one small benchmark's
 ``--quick`` run end to end through both, usage errors; the whole suite's ``--quick`` run is a slow test."""
 
-import contextlib
-import io as _io
 import json
 import os
 import subprocess
@@ -11,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run_main
 import wgf
-from wgf.cli import main
 
 ROOT = Path(wgf.__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -22,12 +20,6 @@ from benchmarks import run_all  # noqa: E402
 def _env():
     return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
-
-def run_main(args):
-    out, err = _io.StringIO(), _io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(args)
-    return rc, out.getvalue(), err.getvalue()
 
 
 def test_discovery_by_module(tmp_path, monkeypatch):

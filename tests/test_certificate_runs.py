@@ -23,12 +23,7 @@ ROOT = Path(wgf.__file__).resolve().parent.parent
 SERIES = ("certificate_gap", "min_J_lower", "min_J_grid", "integral_J")
 
 
-@pytest.fixture(autouse=True)
-def plugin(monkeypatch):
-    monkeypatch.setenv(cases.PLUGINS_ENV, "wgf_toy")
-    HOOKS.update(signal_at_step=None, keyboard_at_step=None)
-    yield
-    HOOKS.update(signal_at_step=None, keyboard_at_step=None)
+pytestmark = pytest.mark.usefixtures("toy_plugin")
 
 
 def parse(doc):

@@ -1,8 +1,6 @@
 """The ``wgf`` command line end to end: runs through ``python -m wgf`` and ``main``, SIGKILL and SIGINT of a
 running process then ``--resume``, bad output files, and >= 200 generated malformed cases."""
 
-import contextlib
-import io as _io
 import os
 import shutil
 import signal
@@ -18,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import run_main
 import wgf
 import wgf_toy
 from wgf import cases, io
-from wgf.cli import main
 from wgf_toy import HOOKS, assert_same_output, toml_dumps, toy_case, write_case
 
 ROOT = Path(wgf.__file__).resolve().parent.parent
@@ -40,19 +38,8 @@ def wgf_process(args, cwd, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
-def run_main(args) -> tuple[int, str, str]:
-    out, err = _io.StringIO(), _io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(args)
-    return rc, out.getvalue(), err.getvalue()
 
-
-@pytest.fixture(autouse=True)
-def plugin(monkeypatch):
-    monkeypatch.setenv(cases.PLUGINS_ENV, "wgf_toy")
-    HOOKS.update(signal_at_step=None, keyboard_at_step=None)
-    yield
-    HOOKS.update(signal_at_step=None, keyboard_at_step=None)
+pytestmark = pytest.mark.usefixtures("toy_plugin")
 
 
 # ------------------------------------------------------------------------------------------- end to end

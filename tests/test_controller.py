@@ -14,11 +14,7 @@ from wgf.controller import Controller
 from wgf_toy import HOOKS, assert_same_output, toml_dumps, toy_case
 
 
-@pytest.fixture(autouse=True)
-def clear_hooks():
-    HOOKS.update(signal_at_step=None, keyboard_at_step=None)
-    yield
-    HOOKS.update(signal_at_step=None, keyboard_at_step=None)
+pytestmark = pytest.mark.usefixtures("toy_hooks")
 
 
 def run_case(doc, path, **kw):

@@ -2,8 +2,6 @@
 ``python -m wgf`` and is read back with plain h5py, the report prints the distance per width, and a real run
 killed with SIGKILL at a random moment resumes to the file an uninterrupted run writes, bit for bit."""
 
-import contextlib
-import io as _io
 import json
 import math
 import os
@@ -19,9 +17,9 @@ import h5py
 import numpy as np
 import pytest
 
+from helpers import run_main
 import wgf
 from wgf import Measure, cases
-from wgf.cli import main
 from wgf_toy import assert_same_output
 
 ROOT = Path(wgf.__file__).resolve().parent.parent
@@ -38,12 +36,6 @@ def wgf_process(args, cwd):
     return subprocess.Popen([sys.executable, "-m", "wgf", *args], cwd=cwd, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
-
-def run_main(args) -> tuple[int, str, str]:
-    out, err = _io.StringIO(), _io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(args)
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,6 @@ warning; a too-large fixed Lagrangian step or network step is stopped by the ene
 cause named, the last good state kept in the file), while round-off at a minimiser never trips it; malformed
 data files named by a case are refused with exit status 2 and no file left behind."""
 
-import contextlib
-import io as _io
 import os
 import warnings
 from pathlib import Path
@@ -13,20 +11,14 @@ import h5py
 import numpy as np
 import pytest
 
+from helpers import run_main
 import wgf
 from wgf import cases
-from wgf.cli import main
 from wgf.solver import BlowUp, StepReducedWarning
 
 ROOT = Path(wgf.__file__).resolve().parent.parent
 TEACHER = np.loadtxt(ROOT / "data" / "teacher_fig2.csv", delimiter=",")
 
-
-def run_main(args) -> tuple[int, str, str]:
-    out, err = _io.StringIO(), _io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(args)
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,6 @@
 process) merged into one HDF5 file read with h5py, a failing run that is reported and not fatal, restarts,
 and the TOML writer."""
 
-import contextlib
-import io as _io
 import json
 import math
 import tomllib
@@ -12,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 
+from helpers import run_main
 from wgf import cases
-from wgf.cli import main
 from wgf.controller import Controller
 from wgf.sweep import SweepError, load_sweep, parse_sweep, run_sweep, toml_dumps
 
@@ -46,12 +44,6 @@ def _sweep(folder, body, name="sw"):
     (folder / f"{name}.toml").write_text(body)
     return load_sweep(folder / f"{name}.toml")
 
-
-def run_main(args):
-    out, err = _io.StringIO(), _io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(args)
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered")  # the blowing-up run
