@@ -51,7 +51,7 @@ import numpy as np
 from ._validate import check_bool, check_choice, check_real
 from .measure import Measure
 from .models.base import Model, QuadraticModel
-from .solver import BlowUp, Solver, StepCallback, energy_tolerance
+from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
 from .timesteppers import STEPPERS, ExplicitRK, get_stepper, next_step_size, rk_step
 
 __all__ = ["LagrangianSolver", "ADAPTIVE_STEPPERS", "runge_kutta_steppers"]
@@ -302,12 +302,9 @@ class LagrangianSolver(Solver):
             self.evaluations = evaluations
             raise
         E1 = self._energy(y_new, J1)
-        (F0, tol0), (F1, tol1) = E0, E1
-        if not F1 <= F0 + max(tol0, tol1):
+        what = energy_increase(E0, E1)
+        if what is not None:
             self.evaluations = evaluations  # the state stays the one before the step
-            what = (f"F = {F1!r} is not finite" if not math.isfinite(F1) else
-                    f"the energy increased from F = {F0:.12g} to {F1:.12g} (by {F1 - F0:.3g}, beyond the "
-                    f"round-off allowance {max(tol0, tol1):.2g})")
             raise BlowUp(f"{what} in step {self.steps + 1} (t = {self.time:.6g} to {t_new:.6g}, {self.stepper_name} "
                          f"with dt = {self._dt:.6g}): the step is too large for this problem (a stable step "
                          f"decreases F); reduce dt or use an adaptive stepper (rk45)")

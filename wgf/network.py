@@ -123,7 +123,7 @@ from ._validate import check_bool, check_choice, check_int, check_real
 from .measure import Measure
 from .models.base import Model, QuadraticModel
 from .relu_features import relu_features_potential, relu_features_predict
-from .solver import BlowUp, Solver, StepCallback, energy_tolerance
+from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
 from .sphere import sample_uniform
 
 __all__ = ["NetworkTrainer", "initial_weights", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES"]
@@ -584,11 +584,8 @@ class NetworkTrainer(Solver):
             J1, G1 = self.model.potential(eta1, Measure(eta1, r1 * r1 / W.shape[0]))
             J1, G1 = np.ascontiguousarray(J1, dtype=np.float64), np.ascontiguousarray(G1, dtype=np.float64)
             new = (W_new, r1, eta1, J1, G1, self._energy_at(W_new, r1, eta1, J1))
-        (F0, tol0), (F1, tol1) = here[5], new[5]
-        if not F1 <= F0 + max(tol0, tol1):
-            what = (f"F = {F1!r} is not finite" if not math.isfinite(F1) else
-                    f"the energy increased from F = {F0:.12g} to {F1:.12g} (by {F1 - F0:.3g}, beyond the "
-                    f"round-off allowance {max(tol0, tol1):.2g})")
+        what = energy_increase(here[5], new[5])
+        if what is not None:
             raise BlowUp(f"{what} in step {self.steps + 1} (t = {self.time:.6g} to {self.time + gamma:.6g}, "
                          f"gradient step {self.step_size:.6g}): the step is too large for these weights (a stable "
                          f"gradient step decreases F); reduce step_size")

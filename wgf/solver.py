@@ -12,6 +12,7 @@ steps.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Optional
 
@@ -21,7 +22,8 @@ from ._parallel import blas_single_threaded
 from .measure import Measure
 from .models.base import Model
 
-__all__ = ["Solver", "SOLVER_KINDS", "StepCallback", "BlowUp", "StepReducedWarning", "energy_tolerance"]
+__all__ = ["Solver", "SOLVER_KINDS", "StepCallback", "BlowUp", "StepReducedWarning", "energy_tolerance",
+           "energy_increase"]
 
 SOLVER_KINDS = ("eulerian", "lagrangian", "network")
 
@@ -56,6 +58,21 @@ def energy_tolerance(scale: float, n_terms: int) -> float:
     raises F by orders of magnitude more (1e-7 of F and beyond)."""
     return (64.0 + float(n_terms)) * float(np.finfo(np.float64).eps) * float(scale)
 
+
+
+def energy_increase(before: tuple[float, float], after: tuple[float, float]) -> str | None:
+    """The energy check of a step that must not raise F: ``before`` and ``after`` are ``(F, allowance)``
+    pairs (the allowance from :func:`energy_tolerance`). None when ``F_after <= F_before + max(allowances)``;
+    otherwise what went wrong (F not finite, or by how much it increased), for the solver's
+    :class:`BlowUp` message."""
+    (F0, tol0), (F1, tol1) = before, after
+    tol = max(tol0, tol1)
+    if F1 <= F0 + tol:
+        return None
+    if not math.isfinite(F1):
+        return f"F = {F1!r} is not finite"
+    return (f"the energy increased from F = {F0:.12g} to {F1:.12g} (by {F1 - F0:.3g}, beyond the round-off "
+            f"allowance {tol:.2g})")
 
 class Solver(ABC):
     """Abstract time integrator of the Wasserstein–Fisher–Rao flow (or of a network's training).
