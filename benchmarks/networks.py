@@ -5,8 +5,9 @@ SGD (teacher–student, ICM review Fig 3 sizes: d = 100, teacher m0 = 10, batch 
 fresh Gaussian batch (float64 in both), the teacher's outputs, the student's predictions, the residuals
 ``g = (h - y)/B`` and the update ``w_j <- w_j - gamma m grad_{w_j}`` with equal layer steps. Both draw the
 inputs in blocks of 20 batches (one generator call, the teacher's outputs for the whole block) and step
-through the block batch by batch. wgf: ``NetworkTrainer(method="sgd")`` (NumPy PCG64 generator; the Numba
-ReLU-feature kernels, one compiled serial loop per block below 2e6 multiply-adds per step); PyTorch: the
+through the block batch by batch. wgf: ``NetworkTrainer(method="sgd")`` (NumPy PCG64 generator, its
+normals drawn by a compiled loop, the same numbers as NumPy's call; the Numba ReLU-feature kernels, one
+compiled serial loop per block below 2e6 multiply-adds per step); PyTorch: the
 natural float64 loop in w-space (``torch.randn`` with a seeded generator, matmuls, relu, masks). Both
 updates are checked to agree on a common batch before timing.
 
@@ -192,49 +193,56 @@ def sgd_rows(widths, d, batch, rounds, quick):
 
 
 def normals_cost(batch, d, repeat):
-    """Per-step cost of drawing the inputs alone (float64, in blocks of 20 batches): NumPy PCG64 and
-    torch.randn (one thread)."""
+    """Per-step cost of drawing the inputs alone (float64, in blocks of 20 batches): NumPy's
+    ``Generator.standard_normal`` (PCG64), wgf's compiled draw of the same numbers
+    (:func:`wgf.normals.standard_normal`) and ``torch.randn`` (one thread)."""
     import torch
+
+    from wgf.normals import standard_normal
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     gen = torch.Generator().manual_seed(0)
     rows = BLOCK_BATCHES * batch
-    ta, tb = [], []
+    draws = {
+        "numpy": lambda: rng.standard_normal((rows, d)),
+        "wgf": lambda: standard_normal(rng, (rows, d)),
+        "torch": lambda: torch.randn(rows, d, dtype=torch.float64, generator=gen),
+    }
+    times = {k: [] for k in draws}
+    for k, f in draws.items():
+        f()
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(25):
-            rng.standard_normal((rows, d))
-        ta.append((time.perf_counter() - t0) / 25 / BLOCK_BATCHES)
-        t0 = time.perf_counter()
-        for _ in range(25):
-            torch.randn(rows, d, dtype=torch.float64, generator=gen)
-        tb.append((time.perf_counter() - t0) / 25 / BLOCK_BATCHES)
-    return 1e6 * statistics.median(ta), 1e6 * statistics.median(tb)
+        for k, f in draws.items():
+            t0 = time.perf_counter()
+            for _ in range(25):
+                f()
+            times[k].append((time.perf_counter() - t0) / 25 / BLOCK_BATCHES)
+    return {k: 1e6 * statistics.median(v) for k, v in times.items()}
 
 
 def step_breakdown(m, d, batch, repeat):
     """Median microseconds per step of the pieces of one wgf SGD step at width m (this process, numba
-    threads as configured): drawing the inputs, the teacher's outputs and the transposed copy (all per block
-    of 20 batches, divided by 20), the step's arithmetic, and the whole step."""
-    from wgf import relu_features as rf
+    threads as configured): per block of 20 batches divided by 20, the block's Gaussian inputs drawn into
+    the kernels' layout, the whole block preparation (those inputs and the teacher's outputs:
+    ``TeacherStudent.sample_training_block``, which runs on the prefetch thread when two Numba threads are
+    allowed); then the steps' arithmetic on a prepared block, and the whole step."""
+    from wgf.normals import standard_normal_transposed
 
     model = wgf.TeacherStudent(_teacher(d, 10))
     net = NetworkTrainer(model, initial_weights(m, d, seed=m), step_size=0.005, method="sgd", batch_size=batch)
     rng = np.random.default_rng(0)
     rows = BLOCK_BATCHES * batch
-    X = model.sample_inputs(rows, rng)
-    XT, y = rf.transpose_inputs(X), model.target(X)
+    XT, y = model.sample_training_block(rows, rng)
     probe = NetworkTrainer(model, initial_weights(m, d, seed=m), step_size=1e-12, method="sgd", batch_size=batch)
     parts = {
-        "normals": (lambda: model.sample_inputs(rows, rng), BLOCK_BATCHES),
-        "teacher": (lambda: model.target(X), BLOCK_BATCHES),
-        "transpose": (lambda: rf.transpose_inputs(X), BLOCK_BATCHES),
-        "arithmetic": (lambda: probe._sgd_batches(XT, y, 0, BLOCK_BATCHES), BLOCK_BATCHES),
-        "whole_step": (lambda: net.step(BLOCK_BATCHES), BLOCK_BATCHES),
+        "normals": lambda: standard_normal_transposed(rng, rows, d, XT.shape[0]),
+        "block": lambda: model.sample_training_block(rows, rng),
+        "arithmetic": lambda: probe._sgd_batches(XT, y, 0, BLOCK_BATCHES),
+        "whole_step": lambda: net.step(BLOCK_BATCHES),
     }
     out = {}
-    for k, (f, per) in parts.items():
+    for k, f in parts.items():
         f()
         reps = max(3, int(40 / max(1.0, m / 30)))
         ts = []
@@ -242,7 +250,7 @@ def step_breakdown(m, d, batch, repeat):
             t0 = time.perf_counter()
             for _ in range(reps):
                 f()
-            ts.append((time.perf_counter() - t0) / reps / per)
+            ts.append((time.perf_counter() - t0) / reps / BLOCK_BATCHES)
         out[k] = 1e6 * statistics.median(ts)
     out["fused"] = bool(net._fused())
     return out
@@ -285,7 +293,7 @@ def main(argv=None):
     agree = check_same_update(widths, 100, 100)
     sgd, samples = sgd_rows(widths, d=100, batch=100, rounds=rounds, quick=quick)
     load_after = os.getloadavg()
-    np_us, torch_us = normals_cost(100, 100, 3 if quick else 7)
+    normals_us = normals_cost(100, 100, 3 if quick else 7)
     breakdown = {m: step_breakdown(m, 100, 100, 3 if quick else 5) for m in ((30,) if quick else (5, 30, 1000))}
     sizes2 = [64, 256] if quick else [64, 128, 256, 512, 1024, 2048, 4096]
     sizes100 = [64, 256] if quick else [64, 128, 256, 512, 1024, 2048]
@@ -311,7 +319,7 @@ def main(argv=None):
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "torch": torch.__version__, "numba_threading_layer": numba.config.THREADING_LAYER,
         "max_rel_grad_diff_wgf_vs_torch": agree,
-        "normals_us_per_step_numpy": np_us, "normals_us_per_step_torch": torch_us,
+        **{f"normals_us_per_step_{k}": round(v, 1) for k, v in normals_us.items()},
         "min_speedup_m_le_30": min(r["speedup"] for r in small) if small else float("nan"),
         "speedup_m_1000": big[0]["speedup"] if big else float("nan"),
         "per_round_us": {f"{impl}{thr}": {str(m): [round(v, 1) for v in samples[(impl, thr)][m]] for m in widths}
@@ -348,6 +356,7 @@ def _figure(sgd, lag, fits):
     for r in sgd:
         ax[0].annotate(f"x{r['speedup']:.2g}", (r["m"], r["wgf_us_per_step"]), textcoords="offset points",
                        xytext=(0, -14), ha="center", fontsize=8)
+    ax[0].set_ylim(bottom=min(r["wgf_us_per_step"] for r in sgd) / 1.6)  # room for the labels below
     ax[0].set_xlabel("width m")
     ax[0].set_ylabel("time per SGD step (us)")
     ax[0].set_title("online SGD, d = 100, batch 100 (x = torch / wgf)", fontsize=9)

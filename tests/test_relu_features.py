@@ -15,8 +15,8 @@ import pytest
 from helpers import relative_error
 from wgf._parallel import SERIAL_WORK
 from wgf import sphere
-from wgf.relu_features import (relu_features_potential, relu_features_potential_numpy, relu_features_predict,
-                               relu_features_predict_numpy)
+from wgf.relu_features import (predict_transposed, relu_features_potential, relu_features_potential_numpy,
+                               relu_features_predict, relu_features_predict_numpy, transpose_inputs)
 
 # sizes around the kernels' blocks: 4 neurons per pass, 4 input coordinates per pass (k padded to 4),
 # 16 points per work item, 512 samples per tile
@@ -96,6 +96,10 @@ def test_bitwise_independent_of_threads_and_of_other_points():
     Js, Gs = relu_features_potential(P[33:38], X, g)
     assert np.array_equal(Js, J[33:38]) and np.array_equal(Gs, G[33:38])
     assert np.array_equal(relu_features_predict(Q, c, X[1000:1003]), h[1000:1003])
+    # the serial kernel (for worker threads) gives the parallel one's bits, also on a range of samples
+    XT = transpose_inputs(X)
+    assert np.array_equal(predict_transposed(Q, c, XT, serial=True), h)
+    assert np.array_equal(predict_transposed(Q, c, XT, 1000, 3, serial=True), h[1000:1003])
 
 
 @pytest.mark.parametrize("fn,args,match", [

@@ -14,10 +14,13 @@ from wgf.network import NetworkTrainer, initial_weights
 from wgf.relu_features import transpose_inputs
 
 
-def _model(dx, m0, seed, lam=0.0):
+def _teacher(dx, m0, seed):
     rng = np.random.default_rng(seed)
-    teacher = np.column_stack([rng.choice([-1.0, 1.0], m0), sphere.sample_uniform(m0, dx - 1, rng)])
-    return wgf.TeacherStudent(teacher, weight_decay=lam)
+    return np.column_stack([rng.choice([-1.0, 1.0], m0), sphere.sample_uniform(m0, dx - 1, rng)])
+
+
+def _model(dx, m0, seed, lam=0.0):
+    return wgf.TeacherStudent(_teacher(dx, m0, seed), weight_decay=lam)
 
 
 CONFIGS = [
@@ -98,3 +101,50 @@ def test_sgd_blowup_keeps_the_last_finite_weights(serial_work, monkeypatch):
     with pytest.raises(FloatingPointError, match="blew up at step"):
         net.step(10_000)
     assert 0 < net.steps < 10_000 and np.all(np.isfinite(net.weights))
+
+
+class _SamplerOnly(wgf.TeacherStudent):
+    """Teacher–student without ``sample_training_block``: the trainer's generic path (``sample_inputs``,
+    then the transpose and ``target`` on the calling thread)."""
+
+    sample_training_block = None
+
+
+@pytest.mark.parametrize("inputs", ["gaussian", "sphere"])
+def test_block_sampler_equals_generic_draw(inputs):
+    """TeacherStudent.sample_training_block gives transpose_inputs(X) and target(X) for X = sample_inputs(n),
+    bit for bit, and leaves the generator where sample_inputs leaves it."""
+    rng = np.random.default_rng(4)
+    teacher = np.column_stack([rng.choice([-1.0, 1.0], 3), sphere.sample_uniform(3, 10, rng)])
+    model = wgf.TeacherStudent(teacher, inputs=inputs)
+    a, b = np.random.default_rng(8), np.random.default_rng(8)
+    XT, y = model.sample_training_block(1100, a)          # three tiles of samples, dx = 11 padded to 12
+    X = model.sample_inputs(1100, b)
+    assert XT.shape == (12, 1100) and y.shape == (1100,)
+    assert np.array_equal(XT, transpose_inputs(X))
+    assert np.array_equal(y, model.target(X))
+    assert np.array_equal(a.random(3), b.random(3))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_generic_and_block_sampler_paths_agree_bitwise(threads):
+    """The trainer on a model with the block sampler (drawn on the prefetch thread when two Numba threads are
+    allowed) and on the same model without it (inputs, transpose and teacher outputs on the calling thread):
+    the same weights, bit for bit, across block boundaries."""
+    import numba
+
+    model = _model(13, 3, 1)
+    plain = _SamplerOnly(_teacher(13, 3, 1))
+    W0 = initial_weights(6, 13, seed=2)
+    kw = dict(step_size=0.01, method="sgd", batch_size=50, seed=5)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        fast = NetworkTrainer(model, W0, **kw)
+        generic = NetworkTrainer(plain, W0, **kw)
+        fast.step(130)                                     # blocks of 40 batches: four blocks begun
+        generic.step(130)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(fast.weights, generic.weights)
+    assert not np.allclose(fast.weights, W0)

@@ -95,15 +95,19 @@ keeps the pre-activations of the prediction for the gradient (:func:`wgf.relu_fe
 :func:`~wgf.relu_features.reduce_features`); larger steps do the same with the parallel kernels
 (:func:`~wgf.relu_features.features_transposed`, :func:`~wgf.relu_features.reduce_transposed`, parallel over
 groups of four neurons). Both give the same bits. The teacher's outputs
-``model.target`` and the transposed inputs are computed once per block of mini-batches; with the fused step
-and more than one Numba thread allowed, the next block is drawn on a second thread meanwhile (the
-generator is used by one thread at a time, in order: the same stream, the same bits).
+and the transposed inputs are computed once per block of mini-batches: by
+``model.sample_training_block`` where the model has it (:class:`~wgf.models.TeacherStudent`: Gaussian
+inputs drawn straight into the kernels' layout by :func:`wgf.normals.standard_normal_transposed`, outputs
+by a serial kernel), otherwise by ``model.sample_inputs``, a transpose and ``model.target`` (the same bits
+either way). With the fused step and more than one Numba thread allowed, the next block is drawn on a
+second thread meanwhile (the generator is used by one thread at a time, in order: the same stream, the
+same bits).
 
 Random numbers: a ``numpy.random.Generator`` (PCG64) seeded by ``seed``. Mini-batches are drawn in
-blocks of several batches (one call of ``model.sample_inputs``), which for row-wise samplers (Gaussian or
-spherical inputs) is the same stream as one call per batch; the state records the generator state at the
-start of the current block and the position in it, so a resumed run redraws the block and continues with
-the very same samples, whatever the stopping points.
+blocks of several batches (one call of ``model.sample_inputs``, or of ``model.sample_training_block``),
+which for row-wise samplers (Gaussian or spherical inputs) is the same stream as one call per batch; the
+state records the generator state at the start of the current block and the position in it, so a resumed
+run redraws the block and continues with the very same samples, whatever the stopping points.
 """
 
 from __future__ import annotations
@@ -467,7 +471,6 @@ class NetworkTrainer(Solver):
         # mini-batch stream
         self._rng = np.random.default_rng(self.seed)
         self._blocks = max(1, _BLOCK_ROWS // self.batch_size)
-        self._block: np.ndarray | None = None
         self._block_y: np.ndarray | None = None
         self._block_T: np.ndarray | None = None
         self._block_state: dict | None = None
@@ -607,31 +610,39 @@ class NetworkTrainer(Solver):
 
     # ------------------------------------------------------------------ stepping
     def _draw_block(self):
-        """``(generator state before, inputs X (rows, dx), transposed inputs)`` of the next block: one
-        ``model.sample_inputs`` call (NumPy only: it may run on the prefetch thread)."""
+        """``(generator state before, inputs X (rows, dx) or None, transposed inputs, teacher outputs or
+        None)`` of the next block. With a model that has ``sample_training_block`` (it may run on the prefetch
+        thread: no parallel region), one call of it gives the transposed inputs and the outputs; otherwise
+        one ``model.sample_inputs`` call gives X and its transpose, and the outputs are left to the caller."""
         state = self._rng.bit_generator.state
-        X = np.asarray(self.model.sample_inputs(self._blocks * self.batch_size, self._rng), dtype=np.float64)
-        return state, X, _rf.transpose_inputs(X)
+        rows = self._blocks * self.batch_size
+        if callable(getattr(self.model, "sample_training_block", None)):
+            XT, y = self.model.sample_training_block(rows, self._rng)
+            return state, None, XT, np.ascontiguousarray(y, dtype=np.float64)
+        X = np.asarray(self.model.sample_inputs(rows, self._rng), dtype=np.float64)
+        return state, X, _rf.transpose_inputs(X), None
 
     def _next_block(self) -> None:
         """Make the next block of mini-batches current (drawn now, or taken from the prefetch thread) with its
         teacher outputs; with the fused serial step and more than one Numba thread allowed, start drawing the
-        block after it on the prefetch thread (the generator is used by one thread at a time, in order, so
-        the stream is the same either way)."""
+        block after it on the prefetch thread before computing these outputs, so that the draw overlaps
+        both the outputs and the steps (the generator is used by one thread at a time, in order, so the
+        stream is the same either way)."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            self._block_state, X, self._block_T = pending.result()
+            self._block_state, X, self._block_T, y = pending.result()
         else:
-            self._block_state, X, self._block_T = self._draw_block()
-        self._block = X
+            self._block_state, X, self._block_T, y = self._draw_block()
         fused = self._fused()
-        # with the fused (serial) step, the teacher's outputs are computed serially too: a parallel region
-        # per block costs more than it saves at these sizes on a busy machine
-        with serial_if_small(0.0 if fused else SERIAL_WORK):
-            self._block_y = np.ascontiguousarray(self.model.target(X), dtype=np.float64)
-        self._block_pos = 0
         if fused and numba.get_num_threads() > 1:
             self._pending = _prefetch_pool().submit(self._draw_block)
+        if y is None:
+            # with the fused (serial) step, the teacher's outputs are computed serially too: a parallel
+            # region per block costs more than it saves at these sizes on a busy machine
+            with serial_if_small(0.0 if fused else SERIAL_WORK):
+                y = np.ascontiguousarray(self.model.target(X), dtype=np.float64)
+        self._block_y = y
+        self._block_pos = 0
 
     def _drop_prefetch(self) -> None:
         if self._pending is not None:
@@ -739,7 +750,7 @@ class NetworkTrainer(Solver):
                 self._full_step()
                 k = 1
             else:
-                if self._block is None or self._block_pos == self._blocks:
+                if self._block_T is None or self._block_pos == self._blocks:
                     self._next_block()
                 k = 1 if callback is not None else min(n - done, self._blocks - self._block_pos)
                 pos, before = self._block_pos, self.steps
@@ -778,12 +789,12 @@ class NetworkTrainer(Solver):
     def state_dict(self) -> dict[str, Any]:
         """Weights, step count, accumulated time and the mini-batch generator (JSON string of its state at the
         start of the current block, and the position in the block)."""
-        state = self._block_state if self._block is not None else self._rng.bit_generator.state
+        state = self._block_state if self._block_T is not None else self._rng.bit_generator.state
         return {
             "weights": self._w.copy(),
             "steps": int(self.steps),
             "rng_state": json.dumps(state),
-            "block_pos": int(self._block_pos if self._block is not None else -1),
+            "block_pos": int(self._block_pos if self._block_T is not None else -1),
             "block_batches": int(self._blocks),
             "time": float(self.time),
         }
@@ -811,7 +822,7 @@ class NetworkTrainer(Solver):
         self.steps = steps
         self._rng.bit_generator.state = rng_state
         if pos < 0:
-            self._block, self._block_state, self._block_pos = None, None, 0
+            self._block_T, self._block_y, self._block_state, self._block_pos = None, None, None, 0
         else:
             self._next_block()
             self._block_pos = pos

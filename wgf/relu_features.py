@@ -358,6 +358,14 @@ def _predict_kernel(B, w, XT, s_first, n, out):  # pragma: no cover - compiled
         predict_tile(B, w, XT, s_first + s0, min(_TILE, n - s0), out, s0)
 
 
+@njit(cache=True, nogil=True)
+def _predict_serial(B, w, XT, s_first, n, out):  # pragma: no cover - compiled
+    """:func:`_predict_kernel` on one thread, releasing the GIL (the same tiles, the same bits): for worker
+    threads, which must not launch parallel regions of their own."""
+    for s0 in range(0, n, _TILE):
+        predict_tile(B, w, XT, s_first + s0, min(_TILE, n - s0), out, s0)
+
+
 @njit(cache=True, parallel=True)
 def _potential_kernel(B, XT, g, s_first, with_grad, SA, SB):  # pragma: no cover - compiled
     """:func:`potential_points` in parallel over blocks of ``_BLOCK`` points (B has N' = a multiple of
@@ -414,9 +422,10 @@ def transpose_inputs(X: np.ndarray) -> np.ndarray:
 
 
 def predict_transposed(P: np.ndarray, c: np.ndarray, XT: np.ndarray, s_first: int = 0,
-                       n: int | None = None) -> np.ndarray:
+                       n: int | None = None, serial: bool = False) -> np.ndarray:
     """:func:`relu_features_predict` on the samples ``s_first .. s_first+n-1`` of transposed inputs ``XT``
-    (:func:`transpose_inputs`); no validation (internal layer)."""
+    (:func:`transpose_inputs`); no validation (internal layer). ``serial=True`` runs on the calling thread
+    only, without a parallel region (safe on a worker thread; the same bits)."""
     n = XT.shape[1] - s_first if n is None else n
     rows = _round_up(P.shape[0], 4)
     B = np.empty((rows, XT.shape[0]))
@@ -424,6 +433,9 @@ def predict_transposed(P: np.ndarray, c: np.ndarray, XT: np.ndarray, s_first: in
     w = np.zeros(rows)
     w[:P.shape[0]] = c * P[:, 0]
     out = np.empty(n)
+    if serial:
+        _predict_serial(B, w, XT, s_first, n, out)
+        return out
     with serial_if_small(B.size * n):
         _predict_kernel(B, w, XT, s_first, n, out)
     return out

@@ -12,6 +12,8 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import qmc, norm
 
+from .normals import standard_normal
+
 __all__ = [
     "sphere_area",
     "normalize",
@@ -87,7 +89,7 @@ def geodesic_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 def sample_uniform(n: int, d: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """``n`` i.i.d. points uniform on S^d, shape (n, d+1) (normalised standard Gaussians)."""
     rng = np.random.default_rng(rng)
-    x = rng.standard_normal((n, d + 1))
+    x = standard_normal(rng, (n, d + 1))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 

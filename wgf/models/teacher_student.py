@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..measure import Measure
-from ..relu_features import relu_features_predict
+from ..normals import standard_normal, standard_normal_transposed
+from ..relu_features import predict_transposed, relu_features_predict, transpose_inputs
 from ..relu_kernel import relu_kernel_matrix, relu_potential, relu_potential_numpy
 from .base import QuadraticModel
 
@@ -179,10 +180,34 @@ class TeacherStudent(QuadraticModel):
     def sample_inputs(self, n: int, rng=None) -> np.ndarray:
         """``n`` inputs from the input distribution, shape (n, dx)."""
         rng = np.random.default_rng(rng)
-        x = rng.standard_normal((n, self.dx))
+        x = standard_normal(rng, (n, self.dx))
         if self.inputs == "sphere":
             x /= np.linalg.norm(x, axis=1, keepdims=True)
         return x
+
+    def sample_training_block(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` fresh inputs in the layout of :mod:`wgf.relu_features`, with the teacher's outputs.
+
+        The same numbers as ``X = sample_inputs(n, rng)`` followed by ``transpose_inputs(X)`` and
+        ``target(X)``, and ``rng`` left in the same state, but Gaussian inputs are drawn straight into the
+        transposed layout and the outputs are computed on the calling thread without a parallel region, so
+        that a trainer can prepare its next block of mini-batches on a worker thread.
+
+        Returns
+        -------
+        XT : ndarray, shape (dx', n)
+            The inputs as columns, dx' = dx rounded up to a multiple of 4 with zero rows.
+        y : ndarray, shape (n,)
+            Teacher outputs ``y(x_i)``.
+        """
+        rng = np.random.default_rng(rng)
+        kp = -(-self.dx // 4) * 4
+        if self.inputs == "gaussian":
+            XT = standard_normal_transposed(rng, n, self.dx, kp)
+        else:
+            XT = transpose_inputs(self.sample_inputs(n, rng))
+        teacher = self.teacher_measure
+        return XT, predict_transposed(teacher.points, teacher.masses, XT, serial=True)
 
     def distance(self, mu: Measure, nu: Measure) -> float:
         """Exact predictor distance ``||h_mu - h_nu||_{L2(inputs)} = <mu - nu, K(mu - nu)>^{1/2}``."""
