@@ -215,3 +215,32 @@ def test_validation(model, grid3):
     s = EulerianSolver(model, grid3)
     with pytest.raises(ValueError, match="t_end"):
         s.advance(-1.0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("path", ["serial", "parallel"])
+def test_dense_product_against_numpy_and_thread_count(dtype, path, monkeypatch):
+    """The dense ``K m`` (Numba, float64 accumulation; its row sums may be reassociated to vectorise)
+    against the float64 NumPy product of the stored matrix, and bit for bit the same on 1 and 2 threads.
+    ``path="parallel"`` lowers BLAS_MIN_CELLS so that 642 cells take the large-grid path (Numba parallel
+    over rows for float32, BLAS dsymv for float64)."""
+    import numba
+
+    import wgf.eulerian as eulerian
+
+    grid = icosahedral_grid(3)
+    model = TeacherStudent(np.array([[1.0, 0.6, 0.8], [-0.5, 0.0, 1.0]]))
+    dense = eulerian.DenseInteraction(model, grid.points, dtype)
+    if path == "parallel":
+        monkeypatch.setattr(eulerian, "BLAS_MIN_CELLS", 100)
+    m = np.random.default_rng(3).random(grid.points.shape[0]) - 0.3
+    ref = dense.matvec_numpy(m)
+    out = dense.matvec(m)
+    assert np.max(np.abs(out - ref)) <= 1e-13 * np.max(np.abs(dense.K.astype(np.float64)) @ np.abs(m))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = dense.matvec(m)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, out)
