@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from wgf.normals import standard_normal
+from wgf.normals import standard_normal, standard_normal_transposed
 from wgf.sphere import sample_uniform
 from wgf.models import TeacherStudent
 
@@ -35,6 +35,45 @@ def test_same_stream_and_state_as_numpy(bit_generator, shape):
     assert _same_state(ours.bit_generator.state, numpy.bit_generator.state)
     # the next draws, of any kind, continue identically
     assert np.array_equal(ours.random(5), numpy.random(5))
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937], ids=lambda b: b.__name__)
+@pytest.mark.parametrize("n,k,rows", [(1100, 11, 12), (5, 4, 4), (3, 1, 8), (0, 3, 4)])
+def test_transposed_draw(bit_generator, n, k, rows):
+    """standard_normal_transposed: NumPy's (n, k) draw transposed into (rows, n), zero rows below, the
+    generator left where NumPy's draw leaves it."""
+    ours, numpy = np.random.Generator(bit_generator(5)), np.random.Generator(bit_generator(5))
+    XT = standard_normal_transposed(ours, n, k, rows)
+    ref = np.zeros((rows, n))
+    ref[:k] = numpy.standard_normal((n, k)).T
+    assert XT.shape == (rows, n) and XT.flags.c_contiguous
+    assert np.array_equal(XT, ref)
+    assert _same_state(ours.bit_generator.state, numpy.bit_generator.state)
+    legacy = standard_normal_transposed(np.random.RandomState(2), n, k, rows)
+    ref[:k] = np.random.RandomState(2).standard_normal((n, k)).T
+    assert np.array_equal(legacy, ref)
+
+
+def test_transposed_draw_rejects_too_few_rows():
+    with pytest.raises(ValueError, match="rows must be >= k"):
+        standard_normal_transposed(np.random.default_rng(0), 5, 4, 3)
+
+
+def test_draws_from_two_threads_stay_consistent():
+    """Two threads drawing from one generator (each call holds the bit generator's lock): together they use
+    exactly the numbers of 8 consecutive draws, each call a contiguous piece of the stream."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(17)
+    with ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(lambda _: standard_normal(rng, 50_000), range(8)))
+    stream = np.random.default_rng(17).standard_normal(8 * 50_000).reshape(8, 50_000)
+    matched = []
+    for part in parts:
+        hits = [j for j in range(8) if np.array_equal(stream[j], part)]
+        assert len(hits) == 1
+        matched.append(hits[0])
+    assert sorted(matched) == list(range(8))
 
 
 def test_long_stream_crosses_ziggurat_tail():

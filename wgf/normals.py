@@ -6,9 +6,9 @@ so :func:`standard_normal` returns bit for bit what ``rng.standard_normal(shape)
 ``rng`` in the same state afterwards, for every NumPy bit generator (PCG64, PCG64DXSM, SFC64, MT19937,
 Philox). It exists for speed: the online-SGD inputs of teacher–student are 10^4 normals per step and
 NumPy's vectorised call costs about three times the compiled loop (see ``benchmarks/README.md``). The
-compiled loop releases the GIL, so a prefetch thread can draw while another thread computes; unlike
-NumPy's call it does not take the generator's lock, so one generator must not be drawn from by two threads
-at once (wgf never does).
+compiled loop releases the GIL, so a prefetch thread can draw while another thread computes; like
+NumPy's own call it holds the bit generator's lock meanwhile, so two threads drawing from one generator
+cannot corrupt its state.
 
 The NumPy reference is ``rng.standard_normal`` itself; ``tests/test_normals.py`` checks the two streams
 agree exactly.
@@ -62,7 +62,8 @@ def standard_normal(rng: np.random.Generator, shape: int | tuple[int, ...]) -> n
         return np.asarray(rng.standard_normal(shape), dtype=np.float64)
     out = np.empty(shape, dtype=np.float64)
     if out.size:
-        _fill_standard_normal(rng, out.reshape(-1))
+        with rng.bit_generator.lock:
+            _fill_standard_normal(rng, out.reshape(-1))
     return out
 
 
@@ -94,5 +95,6 @@ def standard_normal_transposed(rng: np.random.Generator, n: int, k: int, rows: i
         out[:k] = np.asarray(rng.standard_normal((n, k)), dtype=np.float64).T
         out[k:] = 0.0
     elif out.size:
-        _fill_standard_normal_columns(rng, k, out)
+        with rng.bit_generator.lock:
+            _fill_standard_normal_columns(rng, k, out)
     return out
