@@ -28,6 +28,12 @@ class Model(ABC):
     ``homogeneous_potential`` is True for two-layer ReLU models (``Psi(a, b) = a relu(b . x)``), whose
     potential is ``J(a, b) = lambda + a f(b)`` with ``f`` positively 1-homogeneous: J is then odd in ``a``
     about lambda and its minimum over S^d is a maximum over S^{d-1} (:mod:`wgf.certificate`).
+
+    Optional, for online SGD (:class:`~wgf.network.NetworkTrainer` with ``method="sgd"``): a model that
+    samples fresh data has ``sample_inputs(n, rng)`` (inputs (n, dx)) and ``target(x)`` (outputs (n,)), and
+    may add ``sample_training_block(n, rng)`` returning the same data already in the kernels' layout,
+    ``(transpose_inputs(X), target(X))``, without parallel regions (see
+    :meth:`~wgf.models.TeacherStudent.sample_training_block`).
     """
 
     dim: int
