@@ -461,36 +461,33 @@ def _models_attr(name: str) -> Callable[[], Any]:
     return load
 
 
-def _split_data(table: dict, arrays: dict) -> dict:
-    """``data = "file.csv"`` (columns x_1..x_dx, y) -> X, y."""
-    table = dict(table)
-    if "data" in arrays:
-        if "X" in table or "y" in table:
-            raise CaseError("[model] give either data (columns x..., y) or X and y, not both")
-        D = arrays.pop("data")
-        if D.shape[1] < 2:
-            raise CaseError(f"[model] data: need at least 2 columns (inputs and label), got shape {D.shape}")
-        arrays["X"], arrays["y"] = np.ascontiguousarray(D[:, :-1]), np.ascontiguousarray(D[:, -1])
-        del table["data"]
-        table["X"], table["y"] = arrays["X"], arrays["y"]
-    return table
+def _split_last_column(key: str, first: str, last: str, columns: str, min_columns: int,
+                       what: str) -> Callable[[dict, dict], dict]:
+    """A ``prepare`` that reads ``key = "file.csv"`` as two arrays: ``first``, every column but the last,
+    and ``last``, the last column (``columns`` and ``what`` describe them in the error messages)."""
+
+    def prepare(table: dict, arrays: dict) -> dict:
+        table = dict(table)
+        if key in arrays:
+            if first in table or last in table:
+                raise CaseError(f"[model] give either {key} ({columns}) or {first} and {last}, not both")
+            D = arrays.pop(key)
+            if D.shape[1] < min_columns:
+                raise CaseError(f"[model] {key}: need at least {min_columns} columns ({what}), got shape {D.shape}")
+            arrays[first], arrays[last] = np.ascontiguousarray(D[:, :-1]), np.ascontiguousarray(D[:, -1])
+            del table[key]
+            table[first], table[last] = arrays[first], arrays[last]
+        return table
+
+    prepare.__qualname__ = f"split_{key}"
+    return prepare
 
 
-def _split_spikes(table: dict, arrays: dict) -> dict:
-    """``spikes = "file.csv"`` (columns x_0..x_d, w: a unit vector and a weight per row) -> positions,
-    weights."""
-    table = dict(table)
-    if "spikes" in arrays:
-        if "positions" in table or "weights" in table:
-            raise CaseError("[model] give either spikes (columns x_0..x_d, w) or positions and weights, not both")
-        D = arrays.pop("spikes")
-        if D.shape[1] < 3:
-            raise CaseError(f"[model] spikes: need at least 3 columns (a unit vector of S^1 or S^2 and a "
-                            f"weight), got shape {D.shape}")
-        arrays["positions"], arrays["weights"] = np.ascontiguousarray(D[:, :-1]), np.ascontiguousarray(D[:, -1])
-        del table["spikes"]
-        table["positions"], table["weights"] = arrays["positions"], arrays["weights"]
-    return table
+#: ``data = "file.csv"`` (columns x_1..x_dx, y) -> X, y.
+_split_data = _split_last_column("data", "X", "y", "columns x..., y", 2, "inputs and label")
+#: ``spikes = "file.csv"`` (columns x_0..x_d, w: a unit vector and a weight per row) -> positions, weights.
+_split_spikes = _split_last_column("spikes", "positions", "weights", "columns x_0..x_d, w", 3,
+                                   "a unit vector of S^1 or S^2 and a weight")
 
 
 MODEL_TYPES: dict[str, ModelType] = {
