@@ -675,9 +675,9 @@ class NetworkTrainer(Solver):
             XT = _rf.transpose_inputs(X)
         else:
             XT = np.ascontiguousarray(transposed, dtype=np.float64)
-            if XT.shape != (_round4(k), X.shape[0]):
-                raise ValueError(f"transposed must be transpose_inputs(X), of shape ({_round4(k)}, {X.shape[0]}), "
-                                 f"got {XT.shape}")
+            if XT.shape != (_rf.transposed_rows(k), X.shape[0]):
+                raise ValueError(f"transposed must be transpose_inputs(X), of shape ({_rf.transposed_rows(k)}, "
+                                 f"{X.shape[0]}), got {XT.shape}")
         self._sgd_batches(XT, y, 0, X.shape[0] // self.batch_size)
 
     def _fused(self) -> bool:

@@ -414,11 +414,17 @@ def _reduce_kernel(Z, XT, g, s_first, with_grad, SA, SB):  # pragma: no cover - 
 
 
 # ---------------------------------------------------------------------------------------------- wrappers
+def transposed_rows(k: int) -> int:
+    """Rows k' of the transposed inputs for k input coordinates: k rounded up to a multiple of 4 (the
+    kernels take four coordinates per pass)."""
+    return _round_up(k, 4)
+
+
 def transpose_inputs(X: np.ndarray) -> np.ndarray:
-    """Inputs (n, k) as ``XT`` (k', n), k' = k rounded up to a multiple of 4 with zero rows: the layout of
-    the kernels (a trainer transposes a block of mini-batches once and passes sample ranges)."""
+    """Inputs (n, k) as ``XT`` (k', n), k' = :func:`transposed_rows` (k) with zero rows: the layout of the
+    kernels (a trainer transposes a block of mini-batches once and passes sample ranges)."""
     X = _as_f64(X)
-    return _padded(X.T, _round_up(X.shape[1], 4), X.shape[0])
+    return _padded(X.T, transposed_rows(X.shape[1]), X.shape[0])
 
 
 def predict_transposed(P: np.ndarray, c: np.ndarray, XT: np.ndarray, s_first: int = 0,

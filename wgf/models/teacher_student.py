@@ -19,7 +19,7 @@ import numpy as np
 
 from ..measure import Measure
 from ..normals import standard_normal, standard_normal_transposed
-from ..relu_features import predict_transposed, relu_features_predict, transpose_inputs
+from ..relu_features import predict_transposed, relu_features_predict, transpose_inputs, transposed_rows
 from ..relu_kernel import relu_kernel_matrix, relu_potential, relu_potential_numpy
 from .base import QuadraticModel
 
@@ -201,9 +201,8 @@ class TeacherStudent(QuadraticModel):
             Teacher outputs ``y(x_i)``.
         """
         rng = np.random.default_rng(rng)
-        kp = -(-self.dx // 4) * 4
         if self.inputs == "gaussian":
-            XT = standard_normal_transposed(rng, n, self.dx, kp)
+            XT = standard_normal_transposed(rng, n, self.dx, transposed_rows(self.dx))
         else:
             XT = transpose_inputs(self.sample_inputs(n, rng))
         teacher = self.teacher_measure
