@@ -183,6 +183,33 @@ def test_progress_bar_and_messages(tmp_path):
     assert stream.getvalue() == ""
 
 
+class _Terminal(_io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_batch_log_gets_plain_lines_and_a_terminal_gets_the_bar(tmp_path, monkeypatch):
+    from wgf import controller
+
+    case = parse_case(toml_dumps(toy_case()), name="t")
+    tty = _Terminal()
+    Controller.new(case, tmp_path / "tty.h5", stream=tty).run()
+    assert "\r" in tty.getvalue() and "%|" in tty.getvalue()  # tqdm redraws the bar in place
+    log = _io.StringIO()
+    Controller.new(case, tmp_path / "log.h5", stream=log).run()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    # the controller's own header, one plain progress line at the end, and the "wrote" line at most
+    progress = [ln for ln in lines if ln.startswith("toy: t=")]
+    assert progress == [progress[-1]] and "t=1/1 (100%)" in progress[-1] and "F=" in progress[-1]
+    assert len(lines) <= 4, lines
+    # with a zero interval every update writes a line: the interval is what keeps the log short
+    monkeypatch.setattr(controller._PlainProgress, "interval", 0.0)
+    log = _io.StringIO()
+    Controller.new(case, tmp_path / "log0.h5", stream=log).run()
+    assert len([ln for ln in log.getvalue().splitlines() if ln.startswith("toy: t=")]) > 1
+
+
 def test_validation_errors_leave_no_file(tmp_path):
     from wgf.cases import CaseError
     case = parse_case(toml_dumps(toy_case(toy={"n": 4, "dt": 0.1, "dt_max": 0.01})))

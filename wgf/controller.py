@@ -57,6 +57,50 @@ __all__ = ["Controller", "Outcome", "EXIT_CODES"]
 EXIT_CODES = {"completed": 0, "nothing": 0, "failed": 1, "interrupted": 130, "terminated": 143}
 
 
+def _is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is an interactive terminal (a redrawn progress bar belongs only there)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _PlainProgress:
+    """Progress of one run as plain lines, for a stream that is not a terminal (a batch job's log).
+
+    It has the few members of a ``tqdm`` bar that the controller uses (``n``, ``set_postfix_str``,
+    ``refresh``, ``close``) and writes at most one line per ``interval`` seconds of wall time while the
+    run goes on, and one line when it closes: a log holds one line per run (after the controller's own
+    "run NAME" line), plus one per ``interval`` of a long run, instead of one per bar redraw.
+    """
+
+    interval: float = 30.0
+
+    def __init__(self, stream: Any, name: str, t0: float, total: float) -> None:
+        self.stream, self.name, self.total = stream, name, float(total)
+        self.n = float(t0)
+        self._postfix = ""
+        self._start = self._last = _time.monotonic()
+
+    def _line(self) -> str:
+        pct = 100.0 if self.total <= 0 else 100.0 * self.n / self.total
+        post = f" {self._postfix}" if self._postfix else ""
+        return (f"{self.name}: t={self.n:.4g}/{self.total:.4g} ({pct:.0f}%){post} "
+                f"[{_time.monotonic() - self._start:.1f} s]")
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self._postfix = text
+
+    def refresh(self) -> None:
+        now = _time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            print(self._line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        print(self._line(), file=self.stream, flush=True)
+
+
 @dataclass
 class Outcome:
     """Result of :meth:`Controller.run`: ``status`` is "completed", "failed" (a run blew up; the others
@@ -190,13 +234,17 @@ class Controller:
         tqdm.write(msg, file=self.stream)
 
     def _open_bar(self, st: _RunState, t0: float) -> None:
-        from tqdm import tqdm
         T = self.case.time.final
+        self._bar_t = 0.0
+        if not _is_terminal(self.stream):
+            # a log file or a pipe: plain lines, not a redrawn bar (see _PlainProgress)
+            self._bar = None if self.quiet else _PlainProgress(self.stream, st.spec.name, t0, T)
+            return
+        from tqdm import tqdm
         self._bar = tqdm(total=T, initial=t0, desc=st.spec.name, file=self.stream, disable=self.quiet,
                          leave=True, dynamic_ncols=True,
                          bar_format="{desc} {percentage:3.0f}%|{bar}| t={n:.4g}/{total:.4g}{postfix} "
                                     "[{elapsed}<{remaining}]")
-        self._bar_t = 0.0
 
     def _update_bar(self, solver: Solver, force: bool = False) -> None:
         if self._bar is None or self.quiet:
