@@ -7,13 +7,13 @@ t = 3 10^4 (forward Euler, adaptive step); floors at levels 1..4; covering studi
 ``--quick``: levels 2, 3 to t = 10^3, floors at levels 1..3.
 
 What is measured. The certificate is the bound ``int J dnu_t - min(0, min J) nu*(S^2) >= F(nu_t) - F*``
-of :mod:`wgf.certificate` with F* = 0 (the teacher nu* is a minimiser, of mass 8). min J is bounded below
+of :mod:`wgf.analysis.certificate` with F* = 0 (the teacher nu* is a minimiser, of mass 8). min J is bounded below
 with the "homogeneous" method: J(a, b) = a f(b) for this model, so min J over S^2 is minus the maximum of
 |J((1, u)/sqrt2)| over u in the circle, covered by 2^18 equispaced points (radius 1.2e-5; 2^20 for the
 floors) with the residual Lipschitz bound sqrt(R(nu)).
 
 The floor of a grid is the certificate at the exact minimiser of F over measures on the grid's cell
-centres (:func:`wgf.reference.grid_minimiser`, an active-set QP): the grid flow from a full-support
+centres (:func:`wgf.analysis.reference.grid_minimiser`, an active-set QP): the grid flow from a full-support
 initial measure converges to such a minimiser, and all of them have the same potential J (F is strictly
 convex in the predictor), hence the same floor -min(0, min J_h) nu*(S^2) (int J_h dnu_h = 0).
 """
@@ -27,10 +27,10 @@ import numpy as np
 
 from benchmarks._harness import fitted_slope, parse_args, write_results
 from wgf import optimality_certificate
-from wgf.eulerian import EulerianSolver
-from wgf.grid import icosahedral_grid
+from wgf.discretisations.eulerian import EulerianSolver
+from wgf.geometry.grid import icosahedral_grid
 from wgf.models import TeacherStudent
-from wgf.reference import grid_minimiser
+from wgf.analysis.reference import grid_minimiser
 
 TEACHER = Path(__file__).resolve().parents[1] / "data" / "teacher_fig2.csv"
 #: Circle covering points: along the flows, and for the floors (where the covering's share must be small).

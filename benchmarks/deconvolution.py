@@ -8,9 +8,9 @@ certificate sums the kernel over all 10242 cells at ~10^5 covering points per re
 
 The reference minimiser does not use the flow: the convex problem restricted to a fine grid of positions
 (S^1: 4096 equispaced points; S^2: the level-5 icosahedral points, 10242) is solved exactly by an active-set
-method (:func:`wgf.reference.grid_minimiser`); the grid atoms next to each other are merged
-(:func:`wgf.reference.merge_atoms`) and positions and weights are then polished by L-BFGS-B on F
-(:func:`wgf.reference.polish_atoms`), which removes the fine grid's discretisation of the positions. Its
+method (:func:`wgf.analysis.reference.grid_minimiser`); the grid atoms next to each other are merged
+(:func:`wgf.analysis.reference.merge_atoms`) and positions and weights are then polished by L-BFGS-B on F
+(:func:`wgf.analysis.reference.polish_atoms`), which removes the fine grid's discretisation of the positions. Its
 optimality over all measures is certified by :func:`wgf.optimality_certificate` (second-order bound on
 min J, a covering of 2^14 points refined 8 times near the minima of J).
 
@@ -32,11 +32,11 @@ import numpy as np
 
 from benchmarks._harness import fitted_slope, parse_args, write_results
 from wgf import Measure, optimality_certificate
-from wgf.eulerian import EulerianSolver
-from wgf.grid import circle_grid, icosahedral_grid
+from wgf.discretisations.eulerian import EulerianSolver
+from wgf.geometry.grid import circle_grid, icosahedral_grid
 from wgf.models import SpikeDeconvolution
-from wgf.reference import grid_minimiser, match_spikes, merge_atoms, polish_atoms
-from wgf.sphere import circle_points, geodesic_distance
+from wgf.analysis.reference import grid_minimiser, match_spikes, merge_atoms, polish_atoms
+from wgf.geometry.sphere import circle_points, geodesic_distance
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LAMBDA = 0.3

@@ -25,7 +25,7 @@ def main(argv=None):
     model = wgf.TeacherStudent(np.loadtxt(TEACHER, delimiter=","))
     levels = (2, 3, 4) if args.quick else (2, 3, 4, 5, 6)
     T, dt = 2.0, 0.02
-    probe = wgf.sphere.fibonacci_sphere(4000)
+    probe = wgf.geometry.sphere.fibonacci_sphere(4000)
     rows, meta = [], {"T": T, "lagrangian": f"rk4, dt = {dt}", "eulerian stepper": "ssprk3, adaptive"}
     for scheme in ("upwind", "muscl"):
         for level in levels:

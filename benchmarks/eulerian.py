@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._harness import fitted_slope, parse_args, write_results
-from wgf.eulerian import EulerianSolver
-from wgf.exact import linear_flow_masses
-from wgf.grid import circle_grid, icosahedral_grid
+from wgf.discretisations.eulerian import EulerianSolver
+from wgf.analysis.exact import linear_flow_masses
+from wgf.geometry.grid import circle_grid, icosahedral_grid
 from wgf.models import LinearPotential, TeacherStudent
 
 TEACHER = Path(__file__).resolve().parents[1] / "data" / "teacher_fig2.csv"

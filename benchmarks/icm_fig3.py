@@ -25,7 +25,7 @@ stream of input batches (each width's run, taken alone, is exactly the published
 correlation between widths changes), drawn once per block of 50 batches and shared, with the teacher's
 outputs and the transposed inputs (``NetworkTrainer.train_on``). Each width has its own initialisation
 seed; the test set is shared too. Repetitions are independent (seeds from ``numpy.random.SeedSequence([2021, rep])``) and run as tasks
-on a dask LocalCluster of ``--workers`` single-threaded processes (``wgf.sweep.map_tasks``).
+on a dask LocalCluster of ``--workers`` single-threaded processes (``wgf.app.sweep.map_tasks``).
 
 Run ``python -m benchmarks.icm_fig3 [--quick] [--workers 2] [--reps 30] [--steps 10000]``; ``--replot`` redraws
 the figure from the last run's results JSON.
@@ -55,10 +55,11 @@ def repetition(spec: dict) -> dict:
     the test risks (inf for a run that blew up) and the wall time."""
     import numba
 
-    from wgf import TeacherStudent, sphere
+    from wgf import TeacherStudent
+    from wgf.geometry import sphere
     from wgf._parallel import serial_if_small
-    from wgf.network import NetworkTrainer, initial_weights
-    from wgf.relu_features import transpose_inputs
+    from wgf.discretisations.network import NetworkTrainer, initial_weights
+    from wgf.models.relu_features import transpose_inputs
 
     t0 = time.perf_counter()
     rep, widths, steps, d = spec["rep"], spec["widths"], spec["steps"], spec["d"]
@@ -137,7 +138,7 @@ def main(argv=None):
             results.append(repetition(s))
             progress(i, results[-1])
     else:
-        from wgf.sweep import map_tasks
+        from wgf.app.sweep import map_tasks
 
         results = map_tasks(repetition, specs, workers=workers, threads=1, on_result=progress,
                             env={"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")})

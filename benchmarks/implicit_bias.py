@@ -2,7 +2,7 @@
 networks against independently computed max-margin classifiers (d = 2), and test error of training both
 layers against the output layer only (d = 15).
 
-Data (:func:`wgf.margins.cluster_classification_data`): the first two coordinates in k^2 disks on a k x k
+Data (:func:`wgf.analysis.margins.cluster_classification_data`): the first two coordinates in k^2 disks on a k x k
 grid of [-1/2, 1/2]^2 with random cluster labels, the others uniform on [-1/2, 1/2], and a bias coordinate
 (``EmpiricalReLU(..., loss="logistic", bias=True)``): neurons live on S^(d+1).
 
@@ -15,8 +15,8 @@ rule ``step_rule="normalised"``, gamma_k = 20 / (F(W_k) N_k) with N_k = the mass
 geometrically with the step count; and, for comparison, constant steps gamma = 0.5 (both layers).
 
 d = 2 (k = 4, n = 100, data seed 0): gaps against log10 t of
-  * both layers: ``1 - by_ab / gamma_F1`` and ``1 - 2 by_mass / gamma_F1`` (:func:`wgf.margins.normalised_margin`;
-    see :mod:`wgf.margins` for why the mass-normalised margin tends to gamma_F1 / 2), gamma_F1 the LP optimum
+  * both layers: ``1 - by_ab / gamma_F1`` and ``1 - 2 by_mass / gamma_F1`` (:func:`wgf.analysis.margins.normalised_margin`;
+    see :mod:`wgf.analysis.margins` for why the mass-normalised margin tends to gamma_F1 / 2), gamma_F1 the LP optimum
     over the finest grid of directions on S^2 (with the bias coordinate); the LP's grid convergence
     (1000 ... 64000 directions) and its value with the network's own directions added are reported;
   * output layer only: ``1 - output_layer_margin / gamma_RF``, gamma_RF the exact SVM margin of the network's
@@ -40,10 +40,10 @@ import numpy as np
 
 from benchmarks._harness import parse_args, write_results
 
-from wgf import margins
+from wgf.analysis import margins
 from wgf.models import EmpiricalReLU
-from wgf.network import NetworkTrainer, initial_weights
-from wgf.sphere import normalize, quasi_uniform_points
+from wgf.discretisations.network import NetworkTrainer, initial_weights
+from wgf.geometry.sphere import normalize, quasi_uniform_points
 
 G0 = 20.0
 

@@ -31,7 +31,7 @@ import numpy as np
 from benchmarks._harness import parse_args, write_results
 
 import wgf
-from wgf import sphere
+from wgf.geometry import sphere
 from wgf.models import EmpiricalReLU, TeacherStudent
 
 try:
@@ -145,7 +145,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     import json, re, sys, time
     import numpy as np
     import wgf
-    from wgf import sphere
+    from wgf.geometry import sphere
     from wgf.models import EmpiricalReLU
 
     def status_mib(key):

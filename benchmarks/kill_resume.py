@@ -9,7 +9,7 @@ starts ``python -m wgf run CASE -o out.h5`` as a subprocess and sends it SIGKILL
 time in ten, at a moment uniform over the start-up (before the file exists or just after). Kill moments
 tied to the run's progress, not to the clock, land anywhere in the computation however busy the machine
 is. It checks the file (it must open with plain h5py and its last checkpoint must be complete:
-:meth:`wgf.io.OutputReader.check`), resumes it with ``wgf run --resume out.h5`` and kills that too (within
+:meth:`wgf.app.io.OutputReader.check`), resumes it with ``wgf run --resume out.h5`` and kills that too (within
 the first half of the file versions), then resumes it to the end (a kill before the file exists starts the
 run afresh). The finished file must equal the reference bit for bit: every dataset (dtype, shape, bytes)
 and every attribute except those holding wall-clock times (``created``, ``updated``, ``wall_seconds``),
@@ -36,7 +36,7 @@ import h5py
 import numpy as np
 
 from benchmarks._harness import parse_args, write_results
-from wgf.io import OutputFileError, OutputReader, file_contents
+from wgf.app.io import OutputFileError, OutputReader, file_contents
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ROOT / "data" / "teacher_fig2.csv"

@@ -4,7 +4,7 @@ Data: n = 10 inputs uniform on S^9 (dx = 10, seed 0), targets y = sign(x_1), squ
 closed-form tangent kernel K = ntk_kernel(X) (E[a^2] = 1) then has lambda_min/n = 0.021 and
 lambda_max/n = 0.25. Initialisation: a_j = +-1, b_j ~ N(0, I_dx) i.i.d. (the kernel's assumption).
 
-Training with output scale alpha is the mean-field trainer on rescaled targets (:mod:`wgf.lazy`):
+Training with output scale alpha is the mean-field trainer on rescaled targets (:mod:`wgf.analysis.lazy`):
 ``NetworkTrainer(lazy_objective(X, y, alpha), W0, step_size=0.25)``, method "full", the m-scaled step
 ``w_j <- w_j - gamma m grad_{w_j} F_alpha`` with gamma = 0.25 for every m and alpha (t = k gamma;
 gamma lambda_max/n = 0.064), the predictor read as ``alpha h``. alpha = 1 is the mean-field 1/m output
@@ -31,10 +31,10 @@ import numpy as np
 
 from benchmarks._harness import fitted_slope, format_table, parse_args, write_results
 
-from wgf import lazy
-from wgf.network import NetworkTrainer
-from wgf.relu_kernel import ntk_kernel
-from wgf.sphere import sample_uniform
+from wgf.analysis import lazy
+from wgf.discretisations.network import NetworkTrainer
+from wgf.models.relu_kernel import ntk_kernel
+from wgf.geometry.sphere import sample_uniform
 
 GAMMA = 0.25
 N, DX = 10, 10

@@ -41,8 +41,8 @@ import numpy as np
 from benchmarks._harness import fitted_slope, parse_args, write_results
 
 import wgf
-from wgf.lagrangian import LagrangianSolver
-from wgf.network import NetworkTrainer, initial_weights
+from wgf.discretisations.lagrangian import LagrangianSolver
+from wgf.discretisations.network import NetworkTrainer, initial_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_BATCHES = 20
@@ -50,7 +50,7 @@ BLOCK_BATCHES = 20
 
 def _teacher(dx, m0, seed=0):
     rng = np.random.default_rng(seed)
-    b = wgf.sphere.sample_uniform(m0, dx - 1, rng)
+    b = wgf.geometry.sphere.sample_uniform(m0, dx - 1, rng)
     return np.column_stack([rng.choice([-1.0, 1.0], m0), b])
 
 
@@ -195,10 +195,10 @@ def sgd_rows(widths, d, batch, rounds, quick):
 def normals_cost(batch, d, repeat):
     """Per-step cost of drawing the inputs alone (float64, in blocks of 20 batches): NumPy's
     ``Generator.standard_normal`` (PCG64), wgf's compiled draw of the same numbers
-    (:func:`wgf.normals.standard_normal`) and ``torch.randn`` (one thread)."""
+    (:func:`wgf.geometry.normals.standard_normal`) and ``torch.randn`` (one thread)."""
     import torch
 
-    from wgf.normals import standard_normal
+    from wgf.geometry.normals import standard_normal
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -227,7 +227,7 @@ def step_breakdown(m, d, batch, repeat):
     the kernels' layout, the whole block preparation (those inputs and the teacher's outputs:
     ``TeacherStudent.sample_training_block``, which runs on the prefetch thread when two Numba threads are
     allowed); then the steps' arithmetic on a prepared block, and the whole step."""
-    from wgf.normals import standard_normal_transposed
+    from wgf.geometry.normals import standard_normal_transposed
 
     model = wgf.TeacherStudent(_teacher(d, 10))
     net = NetworkTrainer(model, initial_weights(m, d, seed=m), step_size=0.005, method="sgd", batch_size=batch)

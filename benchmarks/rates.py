@@ -4,11 +4,11 @@
    exact solution of the linear potential J = -<e, eta> (alpha = 4, beta = 1, T = 0.5), upwind / forward
    Euler and MUSCL / SSPRK2 on S^1 (n cells) and S^2 (icosahedral levels, plain and 4 Lloyd iterations),
    dt = 0.25 h; slope of log(error) against log(h). Expected 1 (upwind) and 2 (MUSCL).
-2. Time steppers on an ODE: every registered stepper (``wgf.timesteppers.STEPPERS``) on the nonlinear
+2. Time steppers on an ODE: every registered stepper (``wgf.discretisations.timesteppers.STEPPERS``) on the nonlinear
    system dy/dt = L y^2 - (W y - 0.2) y (a transport part and a reaction, so that the Strang splitting
    applies), error at T = 1 against a DOP853 solution at rtol 1e-13; slope against dt = the stepper's order.
    And the Lagrangian solver (Runge–Kutta with retraction on S^2, log-masses) on the exact characteristics
-   of the linear potential (``wgf.exact.linear_characteristics``; masses m_t = m_0 e^{alpha t}
+   of the linear potential (``wgf.analysis.exact.linear_characteristics``; masses m_t = m_0 e^{alpha t}
    (c_0/c_t)^{alpha/beta}, c = cos^2(phi/2)): slope = the tableau's order.
 3. Lagrangian solution against the quadrature size: teacher–student on S^2 (teacher data/teacher_fig2.csv,
    Gaussian inputs), nu_0 uniform of mass 1, RK4 with dt = 0.05 to T = 2 (the same time steps for every N,
@@ -43,10 +43,10 @@ import numpy as np
 from benchmarks._harness import fitted_slope, parse_args, write_results
 
 import wgf
-from wgf import sphere
-from wgf.lagrangian import ADAPTIVE_STEPPERS, LagrangianSolver, runge_kutta_steppers
-from wgf.network import NetworkTrainer, initial_weights
-from wgf.timesteppers import STEPPERS, get_stepper
+from wgf.geometry import sphere
+from wgf.discretisations.lagrangian import ADAPTIVE_STEPPERS, LagrangianSolver, runge_kutta_steppers
+from wgf.discretisations.network import NetworkTrainer, initial_weights
+from wgf.discretisations.timesteppers import STEPPERS, get_stepper
 
 TEACHER = Path(__file__).resolve().parents[1] / "data" / "teacher_fig2.csv"
 
@@ -61,7 +61,7 @@ def _row(group, case, x_name, xs, errs, expected, note=""):
 # ---------------------------------------------------------------------------------------------- 1. Eulerian
 def eulerian_rates(quick):
     from benchmarks.eulerian import convergence
-    from wgf.grid import circle_grid, icosahedral_grid
+    from wgf.geometry.grid import circle_grid, icosahedral_grid
 
     e1 = np.array([np.cos(0.3), np.sin(0.3)])
     e2 = np.array([1.0, 2.0, 3.0]) / np.sqrt(14.0)
@@ -129,7 +129,7 @@ def stepper_rates(quick):
     m0 = rng.uniform(0.5, 2.0, len(pts))
     model = wgf.models.LinearPotential(e)
     alpha, beta, T = 4.0, 1.0, 1.0
-    eta_T = wgf.exact.linear_characteristics(pts, T, e, beta)
+    eta_T = wgf.analysis.exact.linear_characteristics(pts, T, e, beta)
     c0, cT = 0.5 * (1 + pts @ e), 0.5 * (1 + eta_T @ e)
     m_T = m0 * np.exp(alpha * T) * (c0 / cT) ** (alpha / beta)
     for name in [s for s in runge_kutta_steppers() if s not in ADAPTIVE_STEPPERS]:
@@ -147,7 +147,7 @@ def stepper_rates(quick):
 
 # ---------------------------------------------------------------------------------------------- 3. quadrature
 def quadrature_rates(quick):
-    from wgf.grid import icosahedral_grid
+    from wgf.geometry.grid import icosahedral_grid
 
     model = wgf.TeacherStudent(np.loadtxt(TEACHER, delimiter=","))
     T, dt = (1.0, 0.05) if quick else (2.0, 0.05)

@@ -24,10 +24,10 @@ import numpy as np
 from benchmarks._harness import fitted_slope, parse_args, time_median, write_results
 
 import wgf
-from wgf import sphere
-from wgf.lagrangian import LagrangianSolver
+from wgf.geometry import sphere
+from wgf.discretisations.lagrangian import LagrangianSolver
 from wgf.models import EmpiricalReLU
-from wgf.network import NetworkTrainer, initial_weights
+from wgf.discretisations.network import NetworkTrainer, initial_weights
 
 
 def _teacher(dx, m0, seed):

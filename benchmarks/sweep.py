@@ -2,7 +2,7 @@
 
 The sweep: a teacher–student case on S^2 (teacher data/teacher_fig2.csv) with one Lagrangian run from
 N i.i.d. uniform particles (RK4, fixed step), eight runs that differ by the particles' seed
-(``"lagrangian.seed" = [0, ..., 7]``). It runs twice through :func:`wgf.sweep.run_sweep`, on a LocalCluster
+(``"lagrangian.seed" = [0, ..., 7]``). It runs twice through :func:`wgf.app.sweep.run_sweep`, on a LocalCluster
 of 1 and then of 2 worker processes, each worker single-threaded (``NUMBA_NUM_THREADS``,
 ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` = 1: so 2 workers use the 2 cores). The wall
 time includes starting the cluster and merging; the sum of the runs' own compute times is shown beside it.
@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks._harness import parse_args, write_results
 
-from wgf.sweep import load_sweep, run_sweep
+from wgf.app.sweep import load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 

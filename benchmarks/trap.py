@@ -31,11 +31,11 @@ import numpy as np
 from benchmarks._harness import format_table, parse_args, write_results
 
 import wgf
-from wgf.cases import network_seeds
-from wgf.certificate import local_minimum_of_potential
+from wgf.app.cases import network_seeds
+from wgf.analysis.certificate import local_minimum_of_potential
 from wgf.models import TeacherStudent
-from wgf.network import NetworkTrainer, initial_weights
-from wgf.sphere import covering_point_set
+from wgf.discretisations.network import NetworkTrainer, initial_weights
+from wgf.geometry.sphere import covering_point_set
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 STEP = 0.05

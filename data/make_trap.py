@@ -6,7 +6,7 @@ population square loss, and a student network of width m = 5 trained by gradient
 population risk (``NetworkTrainer``, method "full", equal layer steps, step 0.05) from the i.i.d. uniform
 initialisation of radius 1 (``initial_weights(5, 2, kind="uniform", radius=1.0)``, i.e. a sample of the same
 uniform nu_0 of mass 1 that the PDE starts from). The seeds are those of a case file's ``[network] seeds``:
-seed s draws the weights with ``initial_weights(..., seed=wgf.cases.network_seeds(s)[0])``, so
+seed s draws the weights with ``initial_weights(..., seed=wgf.app.cases.network_seeds(s)[0])``, so
 ``solvers/trap_m5.toml`` rebuilds the stored weights from its seed.
 
 The search scans s = 0, 1, 2, ... and stops at the first seed whose network stalls at a clearly positive
@@ -26,11 +26,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wgf.cases import network_seeds  # noqa: E402
-from wgf.certificate import local_minimum_of_potential  # noqa: E402
+from wgf.app.cases import network_seeds  # noqa: E402
+from wgf.analysis.certificate import local_minimum_of_potential  # noqa: E402
 from wgf.models import TeacherStudent  # noqa: E402
-from wgf.network import NetworkTrainer, initial_weights  # noqa: E402
-from wgf.sphere import covering_point_set  # noqa: E402
+from wgf.discretisations.network import NetworkTrainer, initial_weights  # noqa: E402
+from wgf.geometry.sphere import covering_point_set  # noqa: E402
 
 WIDTH = 5
 STEP = 0.05

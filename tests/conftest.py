@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from wgf import cases
+from wgf.app import cases
 
 
 @pytest.fixture

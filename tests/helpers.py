@@ -6,7 +6,7 @@
 * :func:`random_measure`, :func:`random_tangents`, :func:`away_from_poles`, :func:`relative_error`.
 * :func:`run_main`: the ``wgf`` command line in this process, with its exit status and output.
 
-Import them in a test module with ``from helpers import ...`` (pytest puts tests/ on sys.path).
+Import them in a test module with ``from helpers import ...`` (``pythonpath = ["tests"]`` in pyproject puts tests/ on sys.path).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import io as _io
 import numpy as np
 
 import wgf
-from wgf import sphere
-from wgf.cli import main
+from wgf.geometry import sphere
+from wgf.app.cli import main
 
 
 def relative_error(a: np.ndarray, ref: np.ndarray) -> float:

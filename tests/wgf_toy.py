@@ -25,12 +25,13 @@ import time as _time
 
 import numpy as np
 
-from wgf import cases, sphere
-from wgf.io import file_contents
-from wgf.measure import Measure
+from wgf.app import cases
+from wgf.geometry import sphere
+from wgf.app.io import file_contents
+from wgf.geometry.measure import Measure
 from wgf.models.base import Model
-from wgf.solver import BlowUp, Solver
-from wgf.sweep import toml_dumps
+from wgf.discretisations.solver import BlowUp, Solver
+from wgf.app.sweep import toml_dumps
 
 
 #: Test hooks read at every step (step numbers count from 1 over the whole run, resumes included).
@@ -158,8 +159,8 @@ cases.register_solver("toy", _expand_toy)
 
 
 # ------------------------------------------------------------------------------------------------ fakes
-# Stand-ins for wgf.grid / wgf.eulerian / wgf.lagrangian / wgf.network with the constructor signatures the
-# builders of wgf.cases expect (the real modules are written on other branches): each wraps ToySolver, so
+# Stand-ins for wgf.geometry.grid / wgf.discretisations.eulerian / wgf.discretisations.lagrangian / wgf.discretisations.network with the constructor signatures the
+# builders of wgf.app.cases expect (the real modules are written on other branches): each wraps ToySolver, so
 # that the builders, the report and the figures can be tested end to end now.
 import types  # noqa: E402
 
@@ -171,7 +172,7 @@ class FakeGrid:
 
 
 def _fake_grid_module():
-    mod = types.ModuleType("wgf.grid")
+    mod = types.ModuleType("wgf.geometry.grid")
 
     def circle_grid(n):
         return FakeGrid(sphere.circle_points(n))
@@ -185,7 +186,7 @@ def _fake_grid_module():
 
 
 def _fake_eulerian_module():
-    mod = types.ModuleType("wgf.eulerian")
+    mod = types.ModuleType("wgf.discretisations.eulerian")
 
     class EulerianSolver(ToySolver):
         kind = "eulerian"
@@ -203,7 +204,7 @@ def _fake_eulerian_module():
 
 
 def _fake_lagrangian_module():
-    mod = types.ModuleType("wgf.lagrangian")
+    mod = types.ModuleType("wgf.discretisations.lagrangian")
 
     class LagrangianSolver(ToySolver):
         kind = "lagrangian"
@@ -216,7 +217,7 @@ def _fake_lagrangian_module():
 
 
 def _fake_network_module():
-    mod = types.ModuleType("wgf.network")
+    mod = types.ModuleType("wgf.discretisations.network")
 
     class NetworkTrainer(ToySolver):
         kind = "network"
@@ -243,8 +244,8 @@ def _fake_network_module():
 def install_fake_solvers(monkeypatch) -> None:
     """Put the fake grid / eulerian / lagrangian / network modules in sys.modules (pytest monkeypatch)."""
     import sys
-    for name, make in (("wgf.grid", _fake_grid_module), ("wgf.eulerian", _fake_eulerian_module),
-                       ("wgf.lagrangian", _fake_lagrangian_module), ("wgf.network", _fake_network_module)):
+    for name, make in (("wgf.geometry.grid", _fake_grid_module), ("wgf.discretisations.eulerian", _fake_eulerian_module),
+                       ("wgf.discretisations.lagrangian", _fake_lagrangian_module), ("wgf.discretisations.network", _fake_network_module)):
         monkeypatch.setitem(sys.modules, name, make())
 
 

@@ -1,6 +1,6 @@
 """``python -m wgf``: the ``wgf`` command line."""
 
-from .cli import main
+from .app.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

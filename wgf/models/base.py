@@ -1,6 +1,6 @@
 """The interface every model implements: a functional F over nonnegative measures on S^d.
 
-A model knows nothing of how ``nu`` is discretised: it sees a :class:`~wgf.measure.Measure` (points and
+A model knows nothing of how ``nu`` is discretised: it sees a :class:`~wgf.geometry.measure.Measure` (points and
 masses) and evaluation points, and returns the first variation (the potential) ``J(eta | nu)`` with its
 tangential gradient, and the objective ``F(nu)``.
 """
@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..measure import Measure, as_points
+from ..geometry.measure import Measure, as_points
 
 __all__ = ["Model", "QuadraticModel", "BACKENDS"]
 
@@ -27,9 +27,9 @@ class Model(ABC):
 
     ``homogeneous_potential`` is True for two-layer ReLU models (``Psi(a, b) = a relu(b . x)``), whose
     potential is ``J(a, b) = lambda + a f(b)`` with ``f`` positively 1-homogeneous: J is then odd in ``a``
-    about lambda and its minimum over S^d is a maximum over S^{d-1} (:mod:`wgf.certificate`).
+    about lambda and its minimum over S^d is a maximum over S^{d-1} (:mod:`wgf.analysis.certificate`).
 
-    Optional, for online SGD (:class:`~wgf.network.NetworkTrainer` with ``method="sgd"``): a model that
+    Optional, for online SGD (:class:`~wgf.discretisations.network.NetworkTrainer` with ``method="sgd"``): a model that
     samples fresh data has ``sample_inputs(n, rng)`` (inputs (n, dx)) and ``target(x)`` (outputs (n,)), and
     may add ``sample_training_block(n, rng)`` returning the same data already in the kernels' layout,
     ``(transpose_inputs(X), target(X))``, without parallel regions (see

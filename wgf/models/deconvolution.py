@@ -7,7 +7,7 @@ operator ``Phi: nu -> R^k``, ``Phi nu = int phi(x) dnu(x)``, with real measureme
   j = 1..fc, at ``x = (cos th, sin th)``: the real form of the Fourier coefficients
   ``int e^{-ij th} dnu``, |j| <= fc (same Euclidean norm);
 * S^2 (degree ``L``, k = (L+1)^2): ``phi(x) = sqrt(s) [Y_lm(x)]``, l <= L, the real orthonormal spherical
-  harmonics (:func:`wgf.spike_kernels.real_spherical_harmonics`).
+  harmonics (:func:`wgf.models.spike_kernels.real_spherical_harmonics`).
 
 The data are ``y = Phi nu0 + e`` for a spike train ``nu0 = sum_k w_k delta_{x_k}`` (``w_k > 0``) and an
 optional noise vector ``e``; the objective, with weight decay ``lambda > 0``, is
@@ -55,9 +55,9 @@ from numbers import Integral
 
 import numpy as np
 
-from ..measure import Measure, as_points
-from ..sphere import geodesic_distance
-from ..spike_kernels import (
+from ..geometry.measure import Measure, as_points
+from ..geometry.sphere import geodesic_distance
+from .spike_kernels import (
     derivative_coefficients,
     dirichlet_coefficients,
     fourier_basis,
@@ -315,9 +315,9 @@ class SpikeDeconvolution(QuadraticModel):
     def potential_lipschitz(self, measure: Measure) -> float:
         """A bound ``L >= sup |grad_S J(.|nu)|`` over the sphere, the smaller of
         ``(sum_l l |a_l|) |nu - nu0 - eps|(S^d)`` (Bernstein's inequality per atom,
-        :func:`wgf.spike_kernels.zonal_lipschitz_constant`) and ``|Phi nu - y| K'(1)^{1/2}`` (``J = phi . r
+        :func:`wgf.models.spike_kernels.zonal_lipschitz_constant`) and ``|Phi nu - y| K'(1)^{1/2}`` (``J = phi . r
         + lambda`` with ``r = Phi nu - y``, by Cauchy–Schwarz,
-        :func:`wgf.spike_kernels.zonal_feature_derivative_norms`)."""
+        :func:`wgf.models.spike_kernels.zonal_feature_derivative_norms`)."""
         self.check_measure(measure)
         return min(self._lipschitz_kernel * self._total_variation(measure),
                    self._feature_d1 * self._residual_norm(measure))
@@ -325,7 +325,7 @@ class SpikeDeconvolution(QuadraticModel):
     def potential_curvature(self, measure: Measure) -> float:
         """A bound ``M2 >= |d^2/ds^2 J(x(s) | nu)|`` along every unit-speed geodesic ``x(s)``, the smaller
         of ``(sum_l l^2 |a_l|) |nu - nu0 - eps|(S^d)`` (Bernstein,
-        :func:`wgf.spike_kernels.zonal_curvature_constant`) and ``|Phi nu - y| (K'(1) + 3 K''(1))^{1/2}``
+        :func:`wgf.models.spike_kernels.zonal_curvature_constant`) and ``|Phi nu - y| (K'(1) + 3 K''(1))^{1/2}``
         (Cauchy–Schwarz on ``J = phi . r + lambda``). Used by the second-order lower bound on ``min J`` of
         :func:`wgf.optimality_certificate`."""
         self.check_measure(measure)

@@ -11,7 +11,7 @@ or, with a bias, ``x~ = [x; 1]`` (d = dx + 1). For samples ``(x_i, y_i)``, i = 1
     J(\eta\,|\,\nu) = \frac1n \sum_{i=1}^n \ell'(h_\nu(x_i), y_i)\; a\,\mathrm{relu}(b\cdot\tilde x_i) + \lambda,
 
 with ``l(h, y) = (h - y)^2 / 2`` (square) or ``log(1 + exp(-y h))``, y in {-1, +1} (logistic). J is one
-predictor pass followed by one potential pass of :mod:`wgf.relu_features`, both streamed over the samples:
+predictor pass followed by one potential pass of :mod:`wgf.models.relu_features`, both streamed over the samples:
 no (points x samples) matrix is ever formed. grad J uses ``relu'(0) = 0``; J is not differentiable where
 ``b . x~_i = 0`` for some sample (a kink), nor, like every ReLU model, at the poles ``eta = (+-1, 0)``.
 """
@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from ..measure import Measure
-from ..relu_features import (
+from ..geometry.measure import Measure
+from .relu_features import (
     relu_features_potential,
     relu_features_potential_numpy,
     relu_features_predict,
@@ -85,7 +85,7 @@ class EmpiricalReLU(Model):
     training inputs by default and on any other inputs when given (test risk, test error).
     """
 
-    homogeneous_potential = True  # J(a, b) = lambda + a f(b), f 1-homogeneous (see wgf.certificate)
+    homogeneous_potential = True  # J(a, b) = lambda + a f(b), f 1-homogeneous (see wgf.analysis.certificate)
 
     def __init__(self, X, y, loss: str = "square", bias: bool = False, weight_decay: float = 0.0):
         if loss not in LOSSES:

@@ -2,7 +2,7 @@ r"""A linear objective: ``F(nu) = int V dnu`` with ``V(eta) = -<e, eta>``.
 
 The first variation does not depend on ``nu``: ``J(eta) = V(eta) = -<e, eta>`` and its tangential
 gradient is ``grad_S J = -(I - eta eta^T) e``. Mass flows towards ``e`` along great circles and grows
-where ``<e, eta> > 0``; the flow has the closed-form solution of :mod:`wgf.exact`, which makes this model
+where ``<e, eta> > 0``; the flow has the closed-form solution of :mod:`wgf.analysis.exact`, which makes this model
 the exact-solution test case of the grid solver (and, with beta = 0, of the pure reaction flow).
 
 It is a :class:`~wgf.models.base.QuadraticModel` with zero interaction ``K = 0``.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..measure import Measure
+from ..geometry.measure import Measure
 from .base import QuadraticModel
 
 __all__ = ["LinearPotential"]

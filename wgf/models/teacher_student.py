@@ -9,7 +9,7 @@ no 1/m0 factor). With ``x ~ N(0, I_dx)`` (or uniform on S^{dx-1})
     F(\nu) = \tfrac12 E_x[(h_\nu(x) - y(x))^2] + \lambda\,\nu(S^{d})
            = \tfrac12 \langle \nu - \nu^*, K(\nu - \nu^*)\rangle + \lambda\,\nu(S^d),
 
-with ``K(eta, eta') = a a' kappa(b, b')`` the closed-form kernel of :mod:`wgf.relu_kernel`, and
+with ``K(eta, eta') = a a' kappa(b, b')`` the closed-form kernel of :mod:`wgf.models.relu_kernel`, and
 ``J(eta | nu) = K(nu - nu*)(eta) + lambda``.
 """
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..measure import Measure
-from ..normals import standard_normal, standard_normal_transposed
-from ..relu_features import predict_transposed, relu_features_predict, transpose_inputs, transposed_rows
-from ..relu_kernel import relu_kernel_matrix, relu_potential, relu_potential_numpy
+from ..geometry.measure import Measure
+from ..geometry.normals import standard_normal, standard_normal_transposed
+from .relu_features import predict_transposed, relu_features_predict, transpose_inputs, transposed_rows
+from .relu_kernel import relu_kernel_matrix, relu_potential, relu_potential_numpy
 from .base import QuadraticModel
 
 __all__ = ["TeacherStudent", "INPUT_DISTRIBUTIONS"]
@@ -48,7 +48,7 @@ class TeacherStudent(QuadraticModel):
         ``nu*``.
     """
 
-    homogeneous_potential = True  # J(a, b) = lambda + a f(b), f 1-homogeneous (see wgf.certificate)
+    homogeneous_potential = True  # J(a, b) = lambda + a f(b), f 1-homogeneous (see wgf.analysis.certificate)
 
     def __init__(self, teacher, inputs: str = "gaussian", weight_decay: float = 0.0):
         try:
@@ -84,7 +84,7 @@ class TeacherStudent(QuadraticModel):
                               with_grad=False)[0]
 
     def potential_cost(self, n_points: int, n_atoms: int) -> float:
-        """Two-dimensional inputs: ``O((N + M) log M)`` (sorted angular sums, :mod:`wgf.relu_kernel_planar`);
+        """Two-dimensional inputs: ``O((N + M) log M)`` (sorted angular sums, :mod:`wgf.models.relu_kernel_planar`);
         otherwise ``N M``."""
         m = n_atoms + len(self.teacher)
         if self.dim == 2:
@@ -161,7 +161,7 @@ class TeacherStudent(QuadraticModel):
     def predict(self, measure: Measure, x) -> np.ndarray:
         """Predictor ``h_nu(x) = sum_j m_j a_j relu(b_j . x)`` at inputs x (n, dx); returns (n,).
 
-        Streamed over the inputs by :func:`wgf.relu_features.relu_features_predict`."""
+        Streamed over the inputs by :func:`wgf.models.relu_features.relu_features_predict`."""
         self.check_measure(measure)
         try:
             x = np.asarray(x, dtype=np.float64)
@@ -186,7 +186,7 @@ class TeacherStudent(QuadraticModel):
         return x
 
     def sample_training_block(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` fresh inputs in the layout of :mod:`wgf.relu_features`, with the teacher's outputs.
+        """``n`` fresh inputs in the layout of :mod:`wgf.models.relu_features`, with the teacher's outputs.
 
         The same numbers as ``X = sample_inputs(n, rng)`` followed by ``transpose_inputs(X)`` and
         ``target(X)``, and ``rng`` left in the same state, but Gaussian inputs are drawn straight into the

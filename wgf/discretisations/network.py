@@ -1,0 +1,845 @@
+r"""Finite-width two-layer networks trained by gradient descent: the literal dynamics the theory is about.
+
+A network of width m has neurons ``w_j = (a_j, b_j)`` in R^{d+1} (``a_j`` the output weight, ``b_j`` the
+input weights, a bias feature included in ``b_j`` when the model appends one to the inputs) and predicts
+``h(x) = (1/m) sum_j a_j relu(b_j . x)``. Its measure is ``nu = (1/m) sum_j |w_j|^2 delta_{w_j/|w_j|}``
+(:meth:`wgf.Measure.from_weights`), with ``h = h_nu``. Training minimises ``G(W) = F(nu_W)`` by
+
+.. math::
+
+    w_j \leftarrow w_j - \gamma\, C\, m\,\nabla_{w_j} G(W), \qquad C = \mathrm{diag}(c_a, c_b I_d),
+    \qquad t = k\gamma ,
+
+with layer-wise step factors ``(c_a, c_b) = layer_steps`` (equal factors 1 are the mean-field scaling whose
+limit is the WFR flow with ``(alpha, beta) = (4, 1)``).
+
+The gradient through the potential (one kernel layer, no second copy of the mathematics). Let
+``j(w) = <Psi(w), grad R(h_nu)>`` (+ ``lambda |w|^2`` with weight decay), so that ``m grad_{w_j} G = grad j(w_j)``
+and ``j(eta) = J(eta | nu)`` on the sphere. ``j`` is positively 2-homogeneous, so its gradient is
+1-homogeneous and Euler's identity ``<grad j(eta), eta> = 2 j(eta)`` splits it into radial and tangential
+parts at ``eta = w/|w|``:
+
+.. math::
+
+    m\,\nabla_{w_j} G = r_j\,\big(2\,J(\eta_j)\,\eta_j + \nabla_S J(\eta_j)\big), \qquad r_j = |w_j|,
+
+with J and the tangential gradient ``grad_S J`` from ``model.potential`` for the network's measure. (With
+equal steps this is exactly the particle system ``dr/dt = -2 r J``, ``d eta/dt = -grad_S J``, i.e.
+``dm/dt = -4 J m`` for ``m_j = r_j^2/m``.) ``method="full"`` uses it with the model's exact ``F``: the
+population gradient for :class:`~wgf.models.TeacherStudent`, plain GD on the empirical risk for an
+empirical model.
+
+``method="sgd"`` (online SGD, teacher–student): every step draws a fresh mini-batch ``x_1..x_B`` with
+``model.sample_inputs``, computes ``h_i`` with :func:`wgf.models.relu_features.relu_features_predict`, the
+per-sample weights ``g_i = (h_i - y_i)/B`` (``y = model.target(x)``) and ``J, grad_S J`` of
+``sum_i g_i a relu(b.x_i)`` with :func:`wgf.models.relu_features.relu_features_potential` (+ lambda): the formula
+above is then the gradient of the mini-batch risk ``(1/2B) sum_i (h_i - y_i)^2``, an unbiased estimate
+of the population gradient.
+
+Sequential (Gauss–Seidel) layers, ``sequential=True``: the input-layer gradient
+``m grad_b G = a grad phi(b)`` (``phi(b) = <relu(b.), grad R>``, 1-homogeneous, so ``grad phi`` depends
+on ``b/|b|`` only) is multiplied by the *already updated* output weight, with the residual (``g_i``, or
+the network's potential) of the step's start:
+
+.. math::
+
+    a' = a - \gamma c_a\,(|b|\,\phi(\hat b) + 2\lambda a), \qquad
+    b' = b - \gamma c_b\,(a'\,\nabla\phi(\hat b) + 2\lambda b).
+
+``phi`` and ``grad phi`` come from the potential at the unit point ``u = (1, b/|b|)/sqrt 2``:
+``phi(b/|b|) = 2 (J(u) - lambda)`` and ``grad phi(b/|b|) = sqrt 2 (grad_S J(u) + 2 (J(u) - lambda) u)_b``.
+
+The published ICM Fig 3 loop (Bach & Chizat 2022, SGD on the teacher–student square loss) is reproduced
+exactly. It keeps ``A_j = a_j/m`` and ``B_j = b_j`` with ``h = sum_j A_j relu(B_j . x)``, initialises
+``A_j = +-1/m``, ``B_j`` uniform on the unit sphere, and per step, with a fresh batch ``X`` and residuals
+``G_i = h(x_i) - y_i``::
+
+    A <- A - (1/m) lr * (1/B) sum_i relu(B_j.x_i) G_i                 (batch mean)
+    B <- B - m lr * A_new * sum_i 1[B_j.x_i > 0] G_i x_i                (batch sum, updated A)
+
+In wgf's representation this is ``NetworkTrainer(model, weights, step_size=lr, layer_steps=(1, B),
+sequential=True, method="sgd", batch_size=B)`` with ``weights = initial_weights(m, d, kind="balanced",
+radius=sqrt(2))`` (``a_j = m A_j = +-1``, ``|b_j| = 1``): indeed ``m grad_a G = (1/B) sum_i relu(b.x_i) G_i``
+gives ``gamma c_a = lr``, and ``m grad_b G = (m A'/B) sum_i 1[b.x_i>0] G_i x_i`` gives
+``gamma c_b = lr B``. (Equivalently ``step_size = lr B, layer_steps = (1/B, 1)``.) Such unequal steps
+leave the ``(alpha, beta)`` family: compare with the PDE only at equal steps.
+
+Step rule. ``step_rule="constant"`` takes the step ``gamma = step_size`` every time (``t = k gamma``).
+``step_rule="normalised"`` (for the logistic loss on separable data, where F -> 0 and the gradient with it)
+takes, at weights ``W_k``,
+
+.. math::
+
+    \gamma_k = \frac{\text{step\_size}}{F(W_k)\, N_k}, \qquad
+    N_k = \frac1m \sum_j \big(c_a |b_j|^2 + c_b a_j^2\big), \qquad t_{k+1} = t_k + \gamma_k ,
+
+a time reparametrisation of the same gradient flow (the step grows like 1/loss, so t grows geometrically
+in k). Why this size: the Gauss–Newton part of the layer-weighted curvature of ``G`` is
+``(1/n) sum_i l''_i m |grad h(x_i)|_C^2 <= max_i |x~_i|^2 N_k (1/n) sum_i l''_i`` (``m |grad_{w_j} h|_C^2 =
+(c_a relu(b_j.x)^2 + c_b a_j^2 relu'(b_j.x) |x|^2)/m``), and for the logistic loss ``l'' <= |l'| <= l``, so
+``(1/n) sum_i l''_i <= F``: ``gamma_k`` times that curvature stays below ``step_size max_i |x~_i|^2``. With
+equal steps ``N_k`` is the mass (which grows like log t), with ``layer_steps = (1, 0)`` (output layer only)
+it is the frozen ``(1/m) sum_j |b_j|^2``. ``advance(t_end)`` stops before a step that would pass ``t_end``
+(whole steps only; the time is then ``<= t_end``, as with constant steps); the accumulated time is part of the
+state, so stopping and resuming anywhere gives the same steps bit for bit.
+
+Implementation. The step's arithmetic is written once, in small Numba functions (polar split, the points
+``u``, ``r (2 J eta + grad_S J)``, the plain and the sequential updates) shared by every path. Online SGD
+takes the kernel layer's raw sums at the neurons' own directions, ``SA_j = sum_i g_i relu(eta_b . x_i)``
+and ``SB_j = sum_i g_i relu'(eta_b . x_i) x_i``, for which the gradient above is ``(r SA + 2 lambda a,
+a SB + 2 lambda b)`` (Euler's identity ``SB . eta_b = SA``), and in the sequential step ``rho phi(b^) = r SA``,
+``grad phi(b^) = SB``. A step with little work (``3 m' k' B`` multiply-adds below
+:data:`wgf._parallel.SERIAL_WORK`; m', k' the width and input size rounded up to multiples of 4) runs as
+one compiled serial loop over the mini-batches of a block that calls the kernel layer's primitives and
+keeps the pre-activations of the prediction for the gradient (:func:`wgf.models.relu_features.features_tile`,
+:func:`~wgf.models.relu_features.reduce_features`); larger steps do the same with the parallel kernels
+(:func:`~wgf.models.relu_features.features_transposed`, :func:`~wgf.models.relu_features.reduce_transposed`, parallel over
+groups of four neurons). Both give the same bits. The teacher's outputs
+and the transposed inputs are computed once per block of mini-batches: by
+``model.sample_training_block`` where the model has it (:class:`~wgf.models.TeacherStudent`: Gaussian
+inputs drawn straight into the kernels' layout by :func:`wgf.geometry.normals.standard_normal_transposed`, outputs
+by a serial kernel), otherwise by ``model.sample_inputs``, a transpose and ``model.target`` (the same bits
+either way). With the fused step and more than one Numba thread allowed, the next block is drawn on a
+second thread meanwhile (the generator is used by one thread at a time, in order: the same stream, the
+same bits).
+
+Random numbers: a ``numpy.random.Generator`` (PCG64) seeded by ``seed``. Mini-batches are drawn in
+blocks of several batches (one call of ``model.sample_inputs``, or of ``model.sample_training_block``),
+which for row-wise samplers (Gaussian or spherical inputs) is the same stream as one call per batch; the
+state records the generator state at the start of the current block and the position in it, so a resumed
+run redraws the block and continues with the very same samples, whatever the stopping points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Optional
+
+import numba
+import numpy as np
+from numba import njit
+
+from ..models import relu_features as _rf
+from .._parallel import SERIAL_WORK, serial_if_small
+from .._validate import check_bool, check_choice, check_int, check_real
+from ..geometry.measure import Measure
+from ..models.base import Model, QuadraticModel
+from ..models.relu_features import relu_features_potential, relu_features_predict
+from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
+from ..geometry.sphere import sample_uniform
+
+__all__ = ["NetworkTrainer", "initial_weights", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES"]
+
+INIT_KINDS = ("uniform", "balanced")
+TRAINING_METHODS = ("full", "sgd")
+STEP_RULES = ("constant", "normalised")
+
+#: Rows of inputs drawn per call of ``model.sample_inputs`` (a whole number of batches, at least one).
+_BLOCK_ROWS = 2000
+
+#: ``advance(t_end)`` takes ``floor(t_end / step_size + _ROUND_TOL)`` steps in total.
+_ROUND_TOL = 1e-9
+
+_SQRT2 = math.sqrt(2.0)
+
+
+# ---------------------------------------------------------------------------------------------- arithmetic
+# The step's arithmetic, once, shared by the full-gradient, the parallel SGD and the fused SGD paths.
+@njit(cache=True)
+def _polar(W, r, eta):  # pragma: no cover - compiled
+    """``r_j = |w_j|``, ``eta_j = w_j / r_j`` (``e_0`` where ``r_j = 0``); False if some ``r_j`` is not finite."""
+    m, D = W.shape
+    ok = True
+    for j in range(m):
+        s = 0.0
+        for l in range(D):
+            s += W[j, l] * W[j, l]
+        rj = math.sqrt(s)
+        r[j] = rj
+        if not math.isfinite(rj):
+            ok = False
+        if rj > 0.0:
+            for l in range(D):
+                eta[j, l] = W[j, l] / rj
+        else:
+            eta[j, 0] = 1.0
+            for l in range(1, D):
+                eta[j, l] = 0.0
+    return ok
+
+
+@njit(cache=True)
+def _input_points(W, rho, u):  # pragma: no cover - compiled
+    """``rho_j = |b_j|`` and the unit points ``u_j = (1, b_j/rho_j)/sqrt 2`` (``e_0`` where ``b_j = 0``)."""
+    m, D = W.shape
+    s2 = math.sqrt(2.0)
+    for j in range(m):
+        s = 0.0
+        for l in range(1, D):
+            s += W[j, l] * W[j, l]
+        rj = math.sqrt(s)
+        rho[j] = rj
+        if rj > 0.0:
+            u[j, 0] = 1.0 / s2
+            for l in range(1, D):
+                u[j, l] = W[j, l] / (s2 * rj)
+        else:
+            u[j, 0] = 1.0
+            for l in range(1, D):
+                u[j, l] = 0.0
+
+
+@njit(cache=True)
+def _gradient(r, eta, J, G, out):  # pragma: no cover - compiled
+    """``out_j = r_j (2 J_j eta_j + G_j)``: ``m grad_{w_j}`` from the potential (module docstring)."""
+    m, D = eta.shape
+    for j in range(m):
+        for l in range(D):
+            out[j, l] = r[j] * (2.0 * J[j] * eta[j, l] + G[j, l])
+
+
+@njit(cache=True)
+def _plain_update(W, grad, gamma, c, out):  # pragma: no cover - compiled
+    """``out = W - gamma (C grad)``, ``C = diag(c)``; False if the result is not finite."""
+    m, D = W.shape
+    ok = True
+    for j in range(m):
+        for l in range(D):
+            v = W[j, l] - gamma * (c[l] * grad[j, l])
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True)
+def _sequential_update(W, rho, u, j_u, G, gamma, ca, cb, lam, out):  # pragma: no cover - compiled
+    """The Gauss–Seidel step from ``j(u)`` (without lambda) and ``grad_S J(u)`` at the points ``u``:
+    ``phi = 2 j``, ``grad phi = sqrt 2 (G_b + 2 j u_b)``, ``a' = a - gamma c_a (rho phi + 2 lambda a)``,
+    ``b' = b - gamma c_b (a' grad phi + 2 lambda b)``; False if the result is not finite."""
+    m, D = W.shape
+    s2 = math.sqrt(2.0)
+    ok = True
+    for j in range(m):
+        a_new = W[j, 0] - (gamma * ca) * (rho[j] * (2.0 * j_u[j]) + 2.0 * lam * W[j, 0])
+        out[j, 0] = a_new
+        if not math.isfinite(a_new):
+            ok = False
+        for l in range(1, D):
+            dphi = s2 * (G[j, l] + 2.0 * j_u[j] * u[j, l])
+            v = W[j, l] - (gamma * cb) * (a_new * dphi + 2.0 * lam * W[j, l])
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True)
+def _sums_update(W, r, SA, SB, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
+    """The SGD step from the kernel layer's raw sums at the neurons' own directions ``eta_j``:
+    ``SA_j = sum_i g_i relu(eta_b . x_i)``, ``SB_j = sum_i g_i relu'(eta_b . x_i) x_i``. The mini-batch
+    gradient is then ``m grad_a = r SA + 2 lambda a`` (``r SA = sum_i g_i relu(b . x_i)``) and
+    ``m grad_b = a SB + 2 lambda b`` — the same vector as ``r (2 J eta + grad_S J)`` with ``J = a_eta SA``,
+    by Euler's identity ``SB . eta_b = SA``. Plain: ``w' = w - gamma C grad``; sequential: the input layer
+    uses the updated ``a'`` (``rho phi(b^) = r SA`` and ``grad phi(b^) = SB``). False if not finite."""
+    m, D = W.shape
+    ca = c[0]
+    ok = True
+    for j in range(m):
+        a = W[j, 0]
+        a_new = a - gamma * (ca * (r[j] * SA[j] + 2.0 * lam * a))
+        out[j, 0] = a_new
+        if not math.isfinite(a_new):
+            ok = False
+        a_used = a_new if sequential else a
+        for l in range(1, D):
+            v = W[j, l] - gamma * (c[l] * (a_used * SB[j, l - 1] + 2.0 * lam * W[j, l]))
+            out[j, l] = v
+            if not math.isfinite(v):
+                ok = False
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def _sgd_fused(W, XT, y, first, nsteps, bs, gamma, c, lam, sequential, out):  # pragma: no cover - compiled
+    """Up to ``nsteps`` online SGD steps from ``W`` (m, D) on the mini-batches ``first, first+1, ...`` of a
+    block (inputs ``XT`` (k', n) transposed, teacher outputs ``y`` (n,)), serially, with the kernel layer's
+    primitives: the pre-activations ``b_j . x_i`` are computed once per step, for the prediction and for the
+    gradient. ``out`` receives the last finite weights; returns the number of steps taken (fewer than
+    ``nsteps`` when a step produced non-finite weights)."""
+    m, D = W.shape
+    kp = XT.shape[0]
+    mp = ((m + 3) // 4) * 4
+    tile = 512
+    Bn = np.empty((mp, kp))
+    wv = np.zeros(mp)
+    r = np.empty(m)
+    eta = np.empty((m, D))
+    Z = np.empty((mp, bs))
+    h = np.empty(bs)
+    g = np.empty(bs)
+    SA = np.empty(mp)
+    SB = np.empty((mp, kp))
+    cur = W.copy()
+    nxt = np.empty_like(W)
+    done = 0
+    for s in range(nsteps):
+        s0 = (first + s) * bs
+        if not _polar(cur, r, eta):
+            break
+        _rf.pad_rows(eta, mp, kp, Bn)
+        for j in range(m):
+            wv[j] = (r[j] * r[j] / m) * eta[j, 0]
+        for t0 in range(0, bs, tile):
+            S = min(tile, bs - t0)
+            _rf.features_tile(Bn, wv, XT, s0 + t0, S, Z, t0, h, t0)
+        for i in range(bs):
+            g[i] = (h[i] - y[s0 + i]) / bs
+        _rf.reduce_features(Z, XT, g, s0, True, SA, SB)
+        if not _sums_update(cur, r, SA, SB, gamma, c, lam, sequential, nxt):
+            break
+        cur, nxt = nxt, cur
+        done += 1
+    out[:, :] = cur
+    return done
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _prefetch_pool() -> ThreadPoolExecutor:
+    """The thread that draws the next block of mini-batches while the current one is used (one per process:
+    NumPy's generators release the GIL while they fill an array, and so does the fused step)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wgf-prefetch")
+    return _POOL
+
+
+def _round4(x: int) -> int:
+    return -(-x // 4) * 4
+
+
+def initial_weights(m: int, dim: int, *, kind: str = "uniform", radius: float = 1.0,
+                    seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """Random initial neurons ``w_j = (a_j, b_j)``, shape (m, dim+1), all of norm ``radius``.
+
+    Parameters
+    ----------
+    m : int
+        Width.
+    dim : int
+        d: neurons live in R^{d+1} (``a`` in R, ``b`` in R^d).
+    kind : {"uniform", "balanced"}
+        ``"uniform"``: ``w_j = r0 eta_j`` with ``eta_j`` i.i.d. uniform on S^d, so that the network's measure
+        is an empirical sample of the uniform ``nu_0`` of mass ``r0^2``. ``"balanced"``: ``|a_j| = |b_j| =
+        r0/sqrt 2``, ``a_j`` of random sign and ``b_j`` uniform on its sphere (so ``a_j^2 - |b_j|^2 = 0``; with
+        ``radius = sqrt 2`` this is the ICM Fig 3 initialisation ``a = +-1``, ``|b| = 1``).
+    radius : float
+        ``r0 = |w_j| > 0``.
+    seed : int, Generator or None
+        Seed of the generator (None: fresh entropy).
+    """
+    m = check_int("m", m, low=1)
+    dim = check_int("dim", dim, low=1)
+    check_choice("kind", kind, INIT_KINDS)
+    r0 = check_real("radius", radius, low=0.0, low_open=True)
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        check_int("seed", seed, low=0)
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        return r0 * sample_uniform(m, dim, rng)
+    w = np.empty((m, dim + 1))
+    w[:, 0] = np.where(rng.random(m) < 0.5, -1.0, 1.0) * (r0 / _SQRT2)
+    w[:, 1:] = (r0 / _SQRT2) * sample_uniform(m, dim - 1, rng)
+    return w
+
+
+class NetworkTrainer(Solver):
+    """Gradient descent on a width-m two-layer ReLU network (see the module docstring).
+
+    Parameters
+    ----------
+    model : Model
+        The objective F; ``method="sgd"`` also needs ``model.sample_inputs(n, rng)`` and ``model.target(x)``
+        (teacher–student).
+    weights : array_like, shape (m, d+1)
+        Initial neurons ``(a_j, b_j)`` (see :func:`initial_weights`); copied.
+    step_size : float
+        gamma > 0; the time after k steps is ``k gamma``.
+    layer_steps : (float, float)
+        ``(c_a, c_b) >= 0`` multiplying the output- and input-layer components of every step.
+    sequential : bool
+        Update the output layer first and use the updated ``a`` in the input layer's gradient.
+    method : {"full", "sgd"}
+        Exact gradient of the model's F, or online SGD on fresh mini-batches.
+    batch_size : int
+        Mini-batch size B of ``"sgd"``.
+    seed : int
+        Seed of the mini-batch generator.
+    step_rule : {"constant", "normalised"}
+        ``gamma = step_size``, or ``step_size / (F N_k)`` (see the module docstring; ``method="full"`` only).
+    check_energy : bool
+        ``method="full"`` with constant steps: check after every step that F did not increase beyond
+        round-off and raise :class:`~wgf.discretisations.solver.BlowUp` if it did (see Notes).
+
+    Attributes
+    ----------
+    weights : ndarray, shape (m, d+1)
+        The current neurons.
+    width : int
+    steps : int
+
+    Notes
+    -----
+    *Energy check.* A full-gradient step ``W' = W - gamma C grad`` (plain or sequential) is a descent step:
+    ``G(W') - G(W) = -gamma |grad|_C^2 (1 + O(gamma L))`` (the sequential step's direction differs from
+    the preconditioned gradient by ``O(gamma)``), so F decreases while ``gamma L`` is small. A step that
+    raises F by more than round-off (``(64 + m) eps scale``, :func:`wgf.discretisations.solver.energy_tolerance`) has a
+    step size too large for the current weights, and the trainer stops: :class:`~wgf.discretisations.solver.BlowUp` names
+    F before and after and the step, and the weights stay those before the step. Cost: for a
+    :class:`~wgf.models.QuadraticModel` without sequential layers, ``F = m.(J + V)/2 + C`` comes from the
+    potential at the new weights, which the next step needs anyway (it is kept for it), plus ``V`` at the
+    neurons (a potential of the m0 teacher atoms for the teacher–student model); otherwise one
+    :meth:`Model.energy` per step. Measured per step: +27% (teacher–student, m = 1000; +56% at m = 100,
+    where the fixed costs of a call dominate), about +100% for the empirical logistic model (m = 1000);
+    ``check_energy=False`` removes it. A constant step can leave the stable range as the weights grow
+    (the logistic loss on separable data: F then rises in some steps while decreasing on average, the
+    'edge of stability'); the check stops such a run at the first rise, ``check_energy=False`` lets it go
+    on. Not checked: online SGD (a mini-batch step follows an unbiased estimate of the gradient, so F may rise
+    in any one step) and ``step_rule="normalised"`` (its step bounds only the Gauss–Newton part of the
+    curvature; F is not guaranteed to decrease at every step).
+    """
+
+    kind = "network"
+    finite_state_is_valid = True  # masses |w_j|^2/m >= 0, points w_j/|w_j|
+
+    def __init__(self, model: Model, weights, *, step_size: float, layer_steps=(1.0, 1.0),
+                 sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0,
+                 step_rule: str = "constant", check_energy: bool = True):
+        if not isinstance(model, Model):
+            raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
+        try:
+            w = np.array(weights, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"weights must be a numeric array of shape (m, d+1): {exc}") from None
+        if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] != model.dim + 1:
+            raise ValueError(
+                f"weights must have shape (m, {model.dim + 1}) with m >= 1 for a model on S^{model.dim}, "
+                f"got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("weights contain NaN or inf")
+        self.model = model
+        self.step_size = check_real("step_size", step_size, low=0.0, low_open=True)
+        try:
+            ca, cb = layer_steps
+        except (TypeError, ValueError):
+            raise ValueError(f"layer_steps must be a pair (c_a, c_b), got {layer_steps!r}") from None
+        self.layer_steps = (check_real("layer_steps[0] (c_a)", ca, low=0.0),
+                            check_real("layer_steps[1] (c_b)", cb, low=0.0))
+        self.sequential = check_bool("sequential", sequential)
+        self.method = check_choice("method", method, TRAINING_METHODS)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.seed = check_int("seed", seed, low=0)
+        self.step_rule = check_choice("step_rule", step_rule, STEP_RULES)
+        if self.step_rule == "normalised" and self.method != "full":
+            raise ValueError("step_rule='normalised' needs method='full' (it divides by the exact F), "
+                             f"got method={self.method!r}")
+        if self.method == "sgd":
+            missing = [f for f in ("sample_inputs", "target") if not callable(getattr(model, f, None))]
+            if missing:
+                raise ValueError(
+                    f"method='sgd' needs a model that samples fresh data (sample_inputs, target); "
+                    f"{type(model).__name__} lacks {', '.join(missing)}")
+        self.check_energy = check_bool("check_energy", check_energy)
+        self._quadratic = isinstance(model, QuadraticModel)
+        # the potential at the current weights: (W, r, eta, J, G, (F, tol) or None), kept by the energy check
+        self._here: tuple | None = None
+        self._w = w
+        # a model that is not quadratic gives F only: its round-off is measured against |F| and, where F
+        # tends to 0 by cancellation (a square loss interpolating its data), against |F| of the initial weights
+        self._energy_floor = 0.0
+        if self._checking and (self.sequential or not self._quadratic):
+            self._energy_floor = abs(float(model.energy(Measure.from_weights(w))))
+        self.steps = 0
+        self._t = 0.0  # accumulated time (normalised steps)
+        self._c = np.full(w.shape[1], self.layer_steps[1])
+        self._c[0] = self.layer_steps[0]
+        self._lambda = float(getattr(model, "weight_decay", 0.0))
+        # mini-batch stream
+        self._rng = np.random.default_rng(self.seed)
+        self._blocks = max(1, _BLOCK_ROWS // self.batch_size)
+        self._block_y: np.ndarray | None = None
+        self._block_T: np.ndarray | None = None
+        self._block_state: dict | None = None
+        self._pending: Future | None = None
+        self._block_pos = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def weights(self) -> np.ndarray:
+        return self._w
+
+    @property
+    def width(self) -> int:
+        return self._w.shape[0]
+
+    @property
+    def time(self) -> float:  # type: ignore[override]
+        """``steps * step_size`` with constant steps (computed, never accumulated); the sum of the steps
+        taken with normalised ones."""
+        if self.step_rule == "constant":
+            return self.steps * self.step_size
+        return self._t
+
+    def next_step_size(self) -> float:
+        """The step ``gamma_k`` the next step will take (``step_size``, or ``step_size / (F N_k)``)."""
+        if self.step_rule == "constant":
+            return self.step_size
+        W = self._w
+        ca, cb = self.layer_steps
+        N = (ca * float(np.einsum("ij,ij->", W[:, 1:], W[:, 1:])) + cb * float(W[:, 0] @ W[:, 0])) / W.shape[0]
+        F = float(self.model.energy(self.measure))
+        if not (F > 0.0 and N > 0.0 and math.isfinite(F) and math.isfinite(N)):
+            raise FloatingPointError(
+                f"normalised step undefined at step {self.steps} (F = {F:.3g}, N = {N:.3g}): it needs F > 0 and "
+                "trained weights that are not all zero")
+        return self.step_size / (F * N)
+
+    @property
+    def measure(self) -> Measure:
+        return Measure.from_weights(self._w)
+
+    def balances(self) -> np.ndarray:
+        """``a_j^2 - |b_j|^2`` per neuron (m,), conserved by the gradient flow with equal layer steps
+        (``a^2/c_a - |b|^2/c_b`` with unequal ones); its mean is the measure's Q."""
+        return self._w[:, 0] ** 2 - np.einsum("ij,ij->i", self._w[:, 1:], self._w[:, 1:])
+
+    # ------------------------------------------------------------------ gradients
+    def _polar_split(self, W: np.ndarray):
+        r = np.empty(W.shape[0])
+        eta = np.empty_like(W)
+        with np.errstate(over="ignore"):
+            ok = _polar(W, r, eta)
+        if not ok:
+            raise FloatingPointError(
+                f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+        return r, eta
+
+    def _potential_at(self, W: np.ndarray):
+        """``(r, eta, J, grad_S J)`` at the neurons' directions for the network's measure (the current
+        weights' from the energy check's cache)."""
+        if self._here is not None and self._here[1] is not None and self._is_here(W):
+            return self._here[1:5]
+        r, eta = self._polar_split(W)
+        J, G = self.model.potential(eta, Measure(eta, r * r / W.shape[0]))
+        return r, eta, np.ascontiguousarray(J, dtype=np.float64), np.ascontiguousarray(G, dtype=np.float64)
+
+    def population_gradient(self, weights=None) -> np.ndarray:
+        """``m grad_{w_j} F`` (m, d+1) at ``weights`` (default: the current ones): the exact gradient of the
+        model's objective, ``r_j (2 J(eta_j) eta_j + grad_S J(eta_j))``."""
+        W = self._w if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        r, eta, J, G = self._potential_at(W)
+        out = np.empty_like(W)
+        _gradient(r, eta, J, G, out)
+        return out
+
+    @property
+    def _checking(self) -> bool:
+        return self.check_energy and self.method == "full" and self.step_rule == "constant"
+
+    def _energy_at(self, W: np.ndarray, r: np.ndarray | None, eta: np.ndarray | None,
+                   J: np.ndarray | None) -> tuple[float, float]:
+        """F at the weights W (from the potential J at the directions eta, for a quadratic model) and its
+        round-off allowance."""
+        m = W.shape[0]
+        if self._quadratic and J is not None:
+            mass = r * r / m
+            V = np.asarray(self.model.linear_potential(eta), dtype=np.float64)
+            C = float(self.model.energy_constant)
+            F = 0.5 * float(mass @ (J + V)) + C
+            scale = abs(C) + float(mass @ (np.abs(J) + np.abs(V)))
+        else:
+            F = float(self.model.energy(Measure.from_weights(W)))
+            scale = max(abs(F), self._energy_floor)
+        return F, energy_tolerance(scale, m)
+
+    def _is_here(self, W: np.ndarray) -> bool:
+        """Whether W is the state the energy check's cache holds (compared by value: the weights may have
+        been changed in place)."""
+        return self._here is not None and np.array_equal(self._here[0], W)
+
+    def _check_step(self, W: np.ndarray, W_new: np.ndarray, gamma: float) -> None:
+        """The energy check of a full-gradient step from W to W_new: keeps the potential at W_new for the
+        next step, or raises BlowUp (the weights are not updated)."""
+        here = self._here
+        if not self._is_here(W):
+            r, eta, J, G = self._potential_at(W) if not self.sequential else (None, None, None, None)
+            here = (W.copy(), r, eta, J, G, None)
+        if here[5] is None:
+            here = here[:5] + (self._energy_at(W, here[1], here[2], here[3]),)
+        if self.sequential:  # its potential is evaluated elsewhere than at eta: F from the model
+            new = (W_new, None, None, None, None, self._energy_at(W_new, None, None, None))
+        else:
+            r1, eta1 = self._polar_split(W_new)
+            J1, G1 = self.model.potential(eta1, Measure(eta1, r1 * r1 / W.shape[0]))
+            J1, G1 = np.ascontiguousarray(J1, dtype=np.float64), np.ascontiguousarray(G1, dtype=np.float64)
+            new = (W_new, r1, eta1, J1, G1, self._energy_at(W_new, r1, eta1, J1))
+        what = energy_increase(here[5], new[5])
+        if what is not None:
+            raise BlowUp(f"{what} in step {self.steps + 1} (t = {self.time:.6g} to {self.time + gamma:.6g}, "
+                         f"gradient step {self.step_size:.6g}): the step is too large for these weights (a stable "
+                         f"gradient step decreases F); reduce step_size")
+        self._here = (W_new.copy(),) + new[1:]
+
+    def batch_gradient(self, X, weights=None) -> np.ndarray:
+        """``m grad_{w_j}`` of the mini-batch risk ``(1/2B) sum_i (h(x_i) - y_i)^2 + lambda nu(S^d)`` on inputs
+        ``X`` (B, dx), shape (m, d+1): the SGD direction (an unbiased estimate of :meth:`population_gradient`
+        for i.i.d. inputs)."""
+        W = self._w if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        r, eta = self._polar_split(W)
+        h = relu_features_predict(eta, r * r / W.shape[0], X)
+        g = (h - np.asarray(self.model.target(X), dtype=np.float64)) / X.shape[0]
+        J, G = relu_features_potential(eta, X, g)
+        out = np.empty_like(W)
+        _gradient(r, eta, J + self._lambda, G, out)
+        return out
+
+    # ------------------------------------------------------------------ stepping
+    def _draw_block(self):
+        """``(generator state before, inputs X (rows, dx) or None, transposed inputs, teacher outputs or
+        None)`` of the next block. With a model that has ``sample_training_block`` (it may run on the prefetch
+        thread: no parallel region), one call of it gives the transposed inputs and the outputs; otherwise
+        one ``model.sample_inputs`` call gives X and its transpose, and the outputs are left to the caller."""
+        state = self._rng.bit_generator.state
+        rows = self._blocks * self.batch_size
+        if callable(getattr(self.model, "sample_training_block", None)):
+            XT, y = self.model.sample_training_block(rows, self._rng)
+            return state, None, XT, np.ascontiguousarray(y, dtype=np.float64)
+        X = np.asarray(self.model.sample_inputs(rows, self._rng), dtype=np.float64)
+        return state, X, _rf.transpose_inputs(X), None
+
+    def _next_block(self) -> None:
+        """Make the next block of mini-batches current (drawn now, or taken from the prefetch thread) with its
+        teacher outputs; with the fused serial step and more than one Numba thread allowed, start drawing the
+        block after it on the prefetch thread before computing these outputs, so that the draw overlaps
+        both the outputs and the steps (the generator is used by one thread at a time, in order, so the
+        stream is the same either way)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._block_state, X, self._block_T, y = pending.result()
+        else:
+            self._block_state, X, self._block_T, y = self._draw_block()
+        fused = self._fused()
+        if fused and numba.get_num_threads() > 1:
+            self._pending = _prefetch_pool().submit(self._draw_block)
+        if y is None:
+            # with the fused (serial) step, the teacher's outputs are computed serially too: a parallel
+            # region per block costs more than it saves at these sizes on a busy machine
+            with serial_if_small(0.0 if fused else SERIAL_WORK):
+                y = np.ascontiguousarray(self.model.target(X), dtype=np.float64)
+        self._block_y = y
+        self._block_pos = 0
+
+    def _drop_prefetch(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def step(self, n: int = 1) -> None:
+        """Take ``n`` steps (no callback)."""
+        n = check_int("n", n, low=0)
+        self._steps(n, None)
+
+    def train_on(self, X, y=None, transposed=None) -> None:
+        """Online SGD steps on given inputs instead of the trainer's own stream: one step per consecutive
+        mini-batch of ``X`` (n, dx), n a multiple of ``batch_size``, with targets ``y`` (n,) (default
+        ``model.target(X)``). For common random numbers across trainers (the same inputs for several
+        widths); ``transposed`` may pass ``wgf.models.relu_features.transpose_inputs(X)`` computed once for all of
+        them. The trainer's own generator does not move, so :meth:`state_dict` cannot replay such steps."""
+        if self.method != "sgd":
+            raise ValueError(f"train_on needs method='sgd', this trainer has method={self.method!r}")
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        k = self._w.shape[1] - 1
+        if X.ndim != 2 or X.shape[1] != k or X.shape[0] % self.batch_size:
+            raise ValueError(f"X must have shape (n, {k}) with n a multiple of batch_size = {self.batch_size}, "
+                             f"got {X.shape}")
+        y = self.model.target(X) if y is None else y
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        if transposed is None:
+            XT = _rf.transpose_inputs(X)
+        else:
+            XT = np.ascontiguousarray(transposed, dtype=np.float64)
+            if XT.shape != (_rf.transposed_rows(k), X.shape[0]):
+                raise ValueError(f"transposed must be transpose_inputs(X), of shape ({_rf.transposed_rows(k)}, "
+                                 f"{X.shape[0]}), got {XT.shape}")
+        self._sgd_batches(XT, y, 0, X.shape[0] // self.batch_size)
+
+    def _fused(self) -> bool:
+        m, D = self._w.shape
+        return 3 * _round4(m) * _round4(D - 1) * self.batch_size < SERIAL_WORK
+
+    def _sgd_batches(self, XT, y, first: int, n: int) -> None:
+        """``n`` SGD steps on the mini-batches ``first..first+n-1`` of transposed inputs ``XT`` with targets
+        ``y``; raises FloatingPointError (weights unchanged since the last finite step) on a blow-up."""
+        B = self.batch_size
+        if self._fused():
+            out = np.empty_like(self._w)
+            with np.errstate(over="ignore", invalid="ignore"):
+                done = _sgd_fused(self._w, XT, y, first, n, B, self.step_size, self._c, self._lambda,
+                                  self.sequential, out)
+            self._w = out
+            self.steps += done
+            if done < n:
+                self._blown()
+            return
+        for s in range(first, first + n):
+            W = self._w
+            r, eta = self._polar_split(W)
+            h, Z = _rf.features_transposed(eta, r * r / W.shape[0], XT, s * B, B)
+            g = (h - y[s * B:(s + 1) * B]) / B
+            SA, SB = _rf.reduce_transposed(Z, XT, g, s * B)
+            W_new = np.empty_like(W)
+            with np.errstate(over="ignore", invalid="ignore"):
+                ok = _sums_update(W, r, SA, SB, self.step_size, self._c, self._lambda, self.sequential, W_new)
+            if not ok:
+                self._blown()
+            self._w = W_new
+            self.steps += 1
+
+    def _blown(self):
+        raise FloatingPointError(
+            f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
+
+    def _full_step(self, gamma: float | None = None) -> None:
+        W = self._w
+        if gamma is None:
+            gamma = self.next_step_size()
+        W_new = np.empty_like(W)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not self.sequential:
+                ok = _plain_update(W, self.population_gradient(W), gamma, self._c, W_new)
+            else:
+                r, eta = self._polar_split(W)
+                rho, u = np.empty(W.shape[0]), np.empty_like(W)
+                _input_points(W, rho, u)
+                J, G = self.model.potential(u, Measure(eta, r * r / W.shape[0]))
+                ok = _sequential_update(W, rho, u, np.ascontiguousarray(J - self._lambda, dtype=np.float64),
+                                        np.ascontiguousarray(G, dtype=np.float64), gamma,
+                                        self.layer_steps[0], self.layer_steps[1], self._lambda, W_new)
+        if not ok:
+            self._blown()
+        if self._checking:
+            self._check_step(W, W_new, gamma)
+        self._w = W_new
+        self.steps += 1
+        if self.step_rule != "constant":
+            self._t += gamma
+
+    def _steps(self, n: int, callback: Optional[StepCallback]) -> None:
+        """Up to ``n`` steps, ``callback(self)`` after each (True stops); without a callback the SGD steps of a
+        block run in one call."""
+        done = 0
+        while done < n:
+            if self.method == "full":
+                self._full_step()
+                k = 1
+            else:
+                if self._block_T is None or self._block_pos == self._blocks:
+                    self._next_block()
+                k = 1 if callback is not None else min(n - done, self._blocks - self._block_pos)
+                pos, before = self._block_pos, self.steps
+                try:
+                    self._sgd_batches(self._block_T, self._block_y, pos, k)
+                finally:
+                    self._block_pos = pos + (self.steps - before)
+            done += k
+            if callback is not None and callback(self):
+                break
+
+    def steps_until(self, t_end: float) -> int:
+        """Total number of steps after ``advance(t_end)``: ``floor(t_end / step_size + 1e-9)`` (t_end
+        rounded down to whole steps, up to a 1e-9 step so that ``t_end = k * step_size`` computed in floating
+        point gives k)."""
+        t_end = check_real("t_end", t_end, low=0.0)
+        return int(math.floor(t_end / self.step_size + _ROUND_TOL))
+
+    def _advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
+        """Take whole steps until ``steps == steps_until(t_end)`` (the time is then ``t_end`` rounded down
+        to a multiple of ``step_size``; nothing happens when already there). ``callback(self)`` after every
+        step may return True to stop there."""
+        if self.step_rule != "constant":
+            t_end = check_real("t_end", t_end, low=0.0)
+            while True:
+                gamma = self.next_step_size()
+                if self._t + gamma > t_end * (1.0 + _ROUND_TOL):
+                    break
+                self._full_step(gamma)
+                if callback is not None and callback(self):
+                    break
+            return
+        self._steps(max(0, self.steps_until(t_end) - self.steps), callback)
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, step count, accumulated time and the mini-batch generator (JSON string of its state at the
+        start of the current block, and the position in the block)."""
+        state = self._block_state if self._block_T is not None else self._rng.bit_generator.state
+        return {
+            "weights": self._w.copy(),
+            "steps": int(self.steps),
+            "rng_state": json.dumps(state),
+            "block_pos": int(self._block_pos if self._block_T is not None else -1),
+            "block_batches": int(self._blocks),
+            "time": float(self.time),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            w = np.array(state["weights"], dtype=np.float64)
+            steps = int(state["steps"])
+            rng_state = json.loads(state["rng_state"])
+            pos = int(state["block_pos"])
+            blocks = int(state["block_batches"])
+        except KeyError as exc:
+            raise ValueError(f"state is missing the entry {exc.args[0]!r}") from None
+        if w.shape != self._w.shape:
+            raise ValueError(f"state has weights of shape {w.shape}, this trainer has {self._w.shape}")
+        if blocks != self._blocks:
+            raise ValueError(f"state drew {blocks} batches per block, this trainer draws {self._blocks}")
+        if self.step_rule != "constant":
+            if "time" not in state:
+                raise ValueError("state is missing the entry 'time' (needed with step_rule='normalised')")
+            self._t = float(state["time"])
+        self._drop_prefetch()
+        self._w = w
+        self._here = None
+        self.steps = steps
+        self._rng.bit_generator.state = rng_state
+        if pos < 0:
+            self._block_T, self._block_y, self._block_state, self._block_pos = None, None, None, 0
+        else:
+            self._next_block()
+            self._block_pos = pos
+
+    # ------------------------------------------------------------------ output
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """The measure's points and masses and the raw weights (m, d+1)."""
+        out = super().snapshot()
+        out["weights"] = self._w.copy()
+        return out
+
+    def diagnostics(self) -> dict[str, float]:
+        out = super().diagnostics()
+        out["width"] = float(self.width)
+        return out
+
+    def __repr__(self) -> str:
+        rule = "" if self.step_rule == "constant" else f", step_rule={self.step_rule!r}"
+        return (f"NetworkTrainer(m={self.width}, d={self.model.dim}, method={self.method!r}, "
+                f"step_size={self.step_size:g}{rule}, layer_steps={self.layer_steps}, t={self.time:.6g})")

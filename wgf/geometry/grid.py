@@ -1,0 +1,313 @@
+r"""Finite-volume grids on S^1 and S^2 as weighted graphs.
+
+A :class:`Grid` is all the finite-volume scheme of :mod:`wgf.discretisations.finite_volume` needs: cell generators
+``points`` (n, d+1) on S^d, cell volumes ``volumes`` (n,), the edges ``(i, j)`` between neighbouring cells
+with the length ``l_ij`` of the shared face (1 on S^1) and the geodesic distance ``d_ij`` of the two
+generators. On a Voronoi mesh the face is orthogonal to the arc between the generators, which is what
+makes the two-point flux ``(l_ij / d_ij) (u_j - u_i)`` a consistent approximation of the normal
+derivative. Two constructors:
+
+* :func:`circle_grid` — ``n`` equal arcs of S^1 (a centroidal Voronoi mesh);
+* :func:`icosahedral_grid` — the Voronoi cells (``scipy.spatial.SphericalVoronoi``) of the vertices of
+  the ``level``-times subdivided icosahedron (``10 * 4**level + 2`` cells), neighbours from the convex
+  hull of the generators (the spherical Delaunay triangulation), with optional Lloyd iterations (move each
+  generator to its cell's normalised centroid) towards a centroidal Voronoi mesh.
+
+Cell integration (:meth:`Grid.integrate`) uses Gauss–Legendre in the angle on S^1 and, on S^2, the fan of
+spherical triangles ``(generator, v_a, v_b)`` over the cell's Voronoi edges, each integrated by a
+collapsed (Duffy) tensor Gauss rule on the flat triangle mapped radially to the sphere with its exact
+Jacobian ``(n . x) / |x|^3`` (``n`` the unit normal of the flat triangle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .sphere import geodesic_distance, log_map, normalize
+
+__all__ = ["Grid", "circle_grid", "icosahedral_grid", "icosahedron_vertices"]
+
+
+@dataclass(eq=False)
+class Grid:
+    """A finite-volume grid on S^d seen as a weighted graph.
+
+    Attributes
+    ----------
+    points : ndarray, shape (n, d+1)
+        Cell generators (unit vectors).
+    volumes : ndarray, shape (n,)
+        Cell volumes (arc lengths on S^1, areas on S^2), summing to ``|S^d|``.
+    edges : ndarray of int, shape (E, 2)
+        Neighbouring cell pairs ``(i, j)``, ``i < j``, each once.
+    edge_lengths : ndarray, shape (E,)
+        ``l_ij``, the measure of the shared face (1 on S^1).
+    centre_distances : ndarray, shape (E,)
+        ``d_ij``, the geodesic distance between the generators.
+    face_points : ndarray, shape (E, d+1)
+        Centre of each face (the midpoint of the Voronoi edge on S^2; the face point on S^1).
+    face_vertices : ndarray, shape (E, 2, d+1) or None
+        The two Voronoi vertices of each face (S^2 only), used for cell quadrature.
+    name : str
+    """
+
+    points: np.ndarray
+    volumes: np.ndarray
+    edges: np.ndarray
+    edge_lengths: np.ndarray
+    centre_distances: np.ndarray
+    face_points: np.ndarray
+    face_vertices: np.ndarray | None = None
+    name: str = "grid"
+    _csr: dict | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        self.points = np.ascontiguousarray(self.points, dtype=np.float64)
+        self.volumes = np.ascontiguousarray(self.volumes, dtype=np.float64)
+        self.edges = np.ascontiguousarray(self.edges, dtype=np.int64)
+        self.edge_lengths = np.ascontiguousarray(self.edge_lengths, dtype=np.float64)
+        self.centre_distances = np.ascontiguousarray(self.centre_distances, dtype=np.float64)
+        n = self.points.shape[0]
+        if self.volumes.shape != (n,) or np.any(self.volumes <= 0):
+            raise ValueError("volumes must be positive, one per cell")
+        if self.edges.ndim != 2 or self.edges.shape[1] != 2 or np.any(self.edges[:, 0] >= self.edges[:, 1]):
+            raise ValueError("edges must have shape (E, 2) with i < j")
+        if np.any(self.centre_distances <= 0) or np.any(self.edge_lengths <= 0):
+            raise ValueError("edge lengths and centre distances must be positive")
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def dim(self) -> int:
+        """d, the dimension of the sphere S^d."""
+        return self.points.shape[1] - 1
+
+    @property
+    def size(self) -> int:
+        """Number of cells n."""
+        return self.points.shape[0]
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def transmissibilities(self) -> np.ndarray:
+        """``T_ij = l_ij / d_ij``, shape (E,)."""
+        return self.edge_lengths / self.centre_distances
+
+    @property
+    def h(self) -> float:
+        """Mesh size: the largest distance between neighbouring generators."""
+        return float(self.centre_distances.max())
+
+    def quality(self) -> dict[str, float]:
+        """Mesh quality: cells, edges, ``h`` (max ``d_ij``), min ``d_ij``, min/max volume and their ratio,
+        and the largest distance from a generator to its cell's centroid relative to ``h`` (0 on a
+        centroidal Voronoi mesh)."""
+        c = self.centroids()
+        off = float(geodesic_distance(self.points, c).max())
+        return {
+            "cells": self.size,
+            "edges": int(self.edges.shape[0]),
+            "h": self.h,
+            "h_min": float(self.centre_distances.min()),
+            "volume_min": float(self.volumes.min()),
+            "volume_max": float(self.volumes.max()),
+            "volume_ratio": float(self.volumes.max() / self.volumes.min()),
+            "centroid_offset": off / self.h,
+        }
+
+    def uniform_masses(self, total: float = 1.0) -> np.ndarray:
+        """Masses of the uniform measure of total mass ``total``: ``total * |V_i| / |S^d|``, shape (n,)."""
+        total = float(total)
+        if not np.isfinite(total) or total <= 0:
+            raise ValueError(f"total must be a positive finite mass, got {total}")
+        return total * self.volumes / self.volumes.sum()
+
+    # ------------------------------------------------------------------ adjacency
+    def csr(self) -> dict[str, np.ndarray]:
+        """Directed adjacency in compressed rows: ``offsets`` (n+1,), ``neighbours`` (2E,), ``edge`` (2E,)
+        (the undirected edge index), ``reverse`` (2E,) (the slot of the opposite directed edge)."""
+        if self._csr is None:
+            n, E = self.size, self.edges.shape[0]
+            src = np.concatenate([self.edges[:, 0], self.edges[:, 1]])
+            dst = np.concatenate([self.edges[:, 1], self.edges[:, 0]])
+            eid = np.concatenate([np.arange(E), np.arange(E)])
+            order = np.lexsort((dst, src))
+            src, dst, eid = src[order], dst[order], eid[order]
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(src, minlength=n), out=offsets[1:])
+            key = src * n + dst
+            reverse = np.searchsorted(key, dst * n + src)
+            self._csr = {"offsets": offsets, "neighbours": dst.astype(np.int64), "edge": eid.astype(np.int64),
+                         "reverse": reverse.astype(np.int64)}
+        return self._csr
+
+    # ------------------------------------------------------------------ integration
+    def quadrature(self, order: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A quadrature rule on every cell: nodes (N, d+1) on the sphere, weights (N,) and the cell index
+        (N,) of each node. ``order`` is the number of Gauss–Legendre points per direction (S^1: per cell;
+        S^2: ``order**2`` per fan triangle)."""
+        order = int(order)
+        if order < 1:
+            raise ValueError(f"order must be a positive integer, got {order}")
+        x, w = np.polynomial.legendre.leggauss(order)
+        x = 0.5 * (x + 1.0)
+        w = 0.5 * w
+        if self.dim == 1:
+            theta_c = np.arctan2(self.points[:, 1], self.points[:, 0])
+            # the cell of i is the arc between its two faces
+            csr = self.csr()
+            fa = np.arctan2(self.face_points[:, 1], self.face_points[:, 0])
+            e = csr["edge"].reshape(self.size, 2)  # two faces per cell on S^1
+            d = np.angle(np.exp(1j * (fa[e] - theta_c[:, None])))
+            lo, hi = d.min(axis=1), d.max(axis=1)
+            width = hi - lo
+            ang = theta_c[:, None] + lo[:, None] + width[:, None] * x[None, :]
+            nodes = np.stack([np.cos(ang), np.sin(ang)], axis=-1).reshape(-1, 2)
+            weights = (width[:, None] * w[None, :]).reshape(-1)
+            cells = np.repeat(np.arange(self.size), order)
+            return nodes, weights, cells
+        if self.dim != 2 or self.face_vertices is None:
+            raise ValueError("cell quadrature is available on S^1 and on S^2 Voronoi grids")
+        # fan triangles (generator, va, vb): two per edge, one for each side
+        A = np.concatenate([self.points[self.edges[:, 0]], self.points[self.edges[:, 1]]])
+        B = np.concatenate([self.face_vertices[:, 0], self.face_vertices[:, 0]])
+        C = np.concatenate([self.face_vertices[:, 1], self.face_vertices[:, 1]])
+        cells = np.concatenate([self.edges[:, 0], self.edges[:, 1]])
+        # collapsed rule on the flat triangle: X = A + s (B - A) + s t (C - B), dX = 2|ABC| s ds dt
+        s, t = np.meshgrid(x, x, indexing="ij")
+        ws = np.outer(w, w)
+        s, t, ws = s.ravel(), t.ravel(), ws.ravel()
+        nrm = np.cross(B - A, C - A)
+        area2 = np.linalg.norm(nrm, axis=1)        # twice the flat area
+        nhat = nrm / area2[:, None]
+        X = A[:, None, :] + s[None, :, None] * (B - A)[:, None, :] + (s * t)[None, :, None] * (C - B)[:, None, :]
+        r = np.linalg.norm(X, axis=2)
+        jac = np.abs(np.einsum("tk,tqk->tq", nhat, X)) / r**3
+        weights = (area2[:, None] * (ws * s)[None, :] * jac).reshape(-1)
+        nodes = (X / r[:, :, None]).reshape(-1, 3)
+        return nodes, weights, np.repeat(cells, s.size)
+
+    def integrate(self, f: Callable[[np.ndarray], np.ndarray], order: int = 4) -> np.ndarray:
+        """Cell integrals ``int_{V_i} f dA``, shape (n,), of a function ``f(points (N, d+1)) -> (N,)``."""
+        nodes, weights, cells = self.quadrature(order)
+        vals = np.asarray(f(nodes), dtype=np.float64)
+        if vals.shape != weights.shape:
+            raise ValueError(f"f must return one value per point, shape {weights.shape}, got {vals.shape}")
+        return np.bincount(cells, weights=weights * vals, minlength=self.size)
+
+    def cell_averages(self, f: Callable[[np.ndarray], np.ndarray], order: int = 4) -> np.ndarray:
+        """Exact-in-the-limit cell averages ``(1/|V_i|) int_{V_i} f dA``, shape (n,)."""
+        return self.integrate(f, order) / self.volumes
+
+    def centroids(self, order: int = 3) -> np.ndarray:
+        """Normalised cell centroids ``int_{V_i} x dA / |int_{V_i} x dA|``, shape (n, d+1)."""
+        nodes, weights, cells = self.quadrature(order)
+        c = np.stack([np.bincount(cells, weights=weights * nodes[:, k], minlength=self.size)
+                      for k in range(self.dim + 1)], axis=1)
+        return normalize(c)
+
+    def tangent_offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """For every directed edge slot of :meth:`csr` (cell i -> neighbour j): the tangent vector at
+        ``p_i`` pointing to ``p_j`` and the one pointing to the face centre, each of length the geodesic
+        distance (``log_map``); shapes (2E, d+1)."""
+        csr = self.csr()
+        src = np.repeat(np.arange(self.size), np.diff(csr["offsets"]))
+        to_nb = log_map(self.points[src], self.points[csr["neighbours"]])
+        to_face = log_map(self.points[src], self.face_points[csr["edge"]])
+        return to_nb, to_face
+
+
+# ---------------------------------------------------------------------- S^1
+def circle_grid(n: int) -> Grid:
+    """``n`` equal arcs of S^1: generators at angles ``2 pi (k + 1/2) / n``, faces at ``2 pi k / n``,
+    ``l_ij = 1``, ``d_ij = 2 pi / n``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 3:
+        raise ValueError(f"n must be an integer >= 3, got {n!r}")
+    n = int(n)
+    k = np.arange(n)
+    th = 2.0 * np.pi * (k + 0.5) / n
+    pts = np.stack([np.cos(th), np.sin(th)], axis=1)
+    i, j = k, (k + 1) % n
+    edges = np.sort(np.stack([i, j], axis=1), axis=1)
+    fth = 2.0 * np.pi * (k + 1) / n
+    faces = np.stack([np.cos(fth), np.sin(fth)], axis=1)
+    return Grid(pts, np.full(n, 2.0 * np.pi / n), edges, np.ones(n), np.full(n, 2.0 * np.pi / n), faces,
+                name=f"circle({n})")
+
+
+# ---------------------------------------------------------------------- S^2
+def icosahedron_vertices(level: int) -> np.ndarray:
+    """Vertices of the icosahedron subdivided ``level`` times (each triangle into four, new vertices
+    projected onto the sphere), shape (10 * 4**level + 2, 3)."""
+    g = (1.0 + 5.0**0.5) / 2.0
+    v = np.array([[-1, g, 0], [1, g, 0], [-1, -g, 0], [1, -g, 0], [0, -1, g], [0, 1, g], [0, -1, -g],
+                  [0, 1, -g], [g, 0, -1], [g, 0, 1], [-g, 0, -1], [-g, 0, 1]], dtype=float)
+    v = normalize(v)
+    f = np.array([[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4],
+                  [11, 10, 2], [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9],
+                  [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]])
+    for _ in range(level):
+        e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+        ue, inv = np.unique(e, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        mid = normalize(v[ue[:, 0]] + v[ue[:, 1]])
+        nv = v.shape[0]
+        F = f.shape[0]
+        a, b, c = nv + inv[:F], nv + inv[F:2 * F], nv + inv[2 * F:]
+        f = np.concatenate([np.stack([f[:, 0], a, c], 1), np.stack([f[:, 1], b, a], 1),
+                            np.stack([f[:, 2], c, b], 1), np.stack([a, b, c], 1)])
+        v = np.concatenate([v, mid])
+    return v
+
+
+def _voronoi_grid(points: np.ndarray, name: str) -> Grid:
+    from scipy.spatial import ConvexHull, SphericalVoronoi
+
+    points = normalize(points)
+    sv = SphericalVoronoi(points, radius=1.0, center=np.zeros(3))
+    volumes = sv.calculate_areas()
+    hull = ConvexHull(points)
+    tri = hull.simplices
+    # Voronoi vertices: circumcentres of the Delaunay triangles (oriented outwards)
+    P0, P1, P2 = points[tri[:, 0]], points[tri[:, 1]], points[tri[:, 2]]
+    cc = np.cross(P1 - P0, P2 - P0)
+    cc *= np.sign(np.sum(cc * (P0 + P1 + P2), axis=1))[:, None]
+    cc = normalize(cc)
+    # each Delaunay edge is shared by two triangles; its Voronoi face joins their circumcentres
+    e = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
+    t = np.tile(np.arange(tri.shape[0]), 3)
+    e = np.sort(e, axis=1)
+    order = np.lexsort((e[:, 1], e[:, 0]))
+    e, t = e[order], t[order]
+    if not (np.all(e[0::2] == e[1::2])):
+        raise RuntimeError("the convex hull is not a closed triangulation of the sphere")
+    edges = e[0::2]
+    va, vb = cc[t[0::2]], cc[t[1::2]]
+    lengths = geodesic_distance(va, vb)
+    dist = geodesic_distance(points[edges[:, 0]], points[edges[:, 1]])
+    # four co-circular generators give a degenerate face of zero length: no flux across it
+    keep = lengths > 1e-12 * dist
+    edges, va, vb, lengths, dist = edges[keep], va[keep], vb[keep], lengths[keep], dist[keep]
+    faces = normalize(va + vb)
+    return Grid(points, volumes, edges, lengths, dist, faces, face_vertices=np.stack([va, vb], axis=1),
+                name=name)
+
+
+def icosahedral_grid(level: int, lloyd: int = 0) -> Grid:
+    """Voronoi grid of S^2 generated by the ``level``-times subdivided icosahedron (``10 * 4**level + 2``
+    cells; level 0 is the 12 icosahedron vertices), after ``lloyd`` Lloyd iterations (generators moved to
+    their cells' normalised centroids, towards a centroidal Voronoi tessellation)."""
+    for name, val, lo in (("level", level, 0), ("lloyd", lloyd, 0)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+    if level > 8:
+        raise ValueError(f"level must be <= 8 (655,362 cells), got {level}")
+    pts = icosahedron_vertices(int(level))
+    grid = _voronoi_grid(pts, f"icosahedral(level={level}, lloyd={lloyd})")
+    for _ in range(int(lloyd)):
+        grid = _voronoi_grid(grid.centroids(), f"icosahedral(level={level}, lloyd={lloyd})")
+    return grid
