@@ -67,6 +67,7 @@ import warnings
 from typing import Any, Optional
 
 import numpy as np
+import scipy.sparse as sp
 from numba import njit, prange
 from scipy.linalg.blas import dsymv as _dsymv
 
@@ -75,7 +76,8 @@ from ..geometry.grid import Grid
 from ..geometry.measure import Measure
 from ..models.base import Model, QuadraticModel
 from .solver import Solver, StepCallback, StepReducedWarning
-from .timesteppers import STEPPERS, ExplicitRK, StrangSplitting, get_stepper
+from .timesteppers import (STEPPERS, ExplicitRK, StrangSplitting, get_stepper, next_step_size, rosenbrock_factor,
+                           rosenbrock_step)
 
 __all__ = ["EulerianSolver", "INTERACTION_DTYPES", "DenseInteraction"]
 
@@ -295,7 +297,8 @@ class EulerianSolver(Solver):
     def __init__(self, model: Model, grid: Grid, masses=None, *, alpha: float = 4.0, beta: float = 1.0,
                  scheme: str = "upwind", stepper: str = "ssprk2", cfl: float = 0.9, energy_safety: float = 0.9,
                  dt: Optional[float] = None, dt_max: float = math.inf, interaction: str = "auto",
-                 interaction_memory: int = _DEFAULT_MEMORY, interaction_dtype: str = "float64", backend: str = "numba"):
+                 interaction_memory: int = _DEFAULT_MEMORY, interaction_dtype: str = "float64", backend: str = "numba",
+                 rtol: float = 1e-4, atol: float = 1e-12, jacobian_age: int = 20, reuse_ratio: float = 1.5):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         if not isinstance(grid, Grid):
@@ -312,7 +315,8 @@ class EulerianSolver(Solver):
         if not isinstance(stepper, str) or stepper not in STEPPERS:
             raise ValueError(f"stepper must be one of {sorted(self.allowed_steppers())}, got {stepper!r}")
         cls = get_stepper(stepper)
-        if cls.ssp_coefficient <= 0:
+        self.linearly_implicit = bool(getattr(cls, "linearly_implicit", False))
+        if cls.ssp_coefficient <= 0 and not self.linearly_implicit:
             raise ValueError(f"stepper {stepper!r} is not strong-stability preserving (no positivity "
                              f"guarantee); choose one of {sorted(self.allowed_steppers())}")
         self.stepper_name = stepper
@@ -323,6 +327,8 @@ class EulerianSolver(Solver):
             dt = self._number("dt", dt, 0.0)
         self.dt_fixed = dt
         self.dt_max = self._number("dt_max", dt_max, 0.0, allow_inf=True)
+        self.rtol = self._number("rtol", rtol, 0.0)
+        self.atol = self._number("atol", atol, 0.0)
         if isinstance(interaction_memory, bool) or not isinstance(interaction_memory, (int, np.integer)) \
                 or interaction_memory < 0:
             raise ValueError(f"interaction_memory must be a nonnegative integer number of bytes, "
@@ -376,6 +382,7 @@ class EulerianSolver(Solver):
         self.time = 0.0
         self.steps = 0
         self.rejected = 0
+        self.rejections = {"positivity": 0, "error": 0, "energy": 0}
         self.last_dt = 0.0
         self.lanczos_steps = 6
         self._lam_ref_m: np.ndarray | None = None
@@ -384,13 +391,22 @@ class EulerianSolver(Solver):
         self._stage_log: list[_StageEval] = []
         self.last_step: dict[str, Any] = {}
         self._warned_step = False
+        self._dt_proposed: float | None = self.dt_fixed if self.linearly_implicit else None
+        self._K_full: np.ndarray | None = None
+        self._jac_state: np.ndarray | None = None   # the state whose Jacobian is factorised (ros2)
+        self._jac_dt = 0.0
+        self._jac_age = 0
+        self._lu = None
+        self.jacobians = 0
+        self.jacobian_age = int(jacobian_age)
+        self.reuse_ratio = self._number("reuse_ratio", reuse_ratio, 1.0)
         if self.quadratic:
             self._refresh_lambda(self._m)
 
     # ------------------------------------------------------------------ validation helpers
     @staticmethod
     def allowed_steppers() -> list[str]:
-        return [k for k, v in STEPPERS.items() if v.ssp_coefficient > 0]
+        return [k for k, v in STEPPERS.items() if v.ssp_coefficient > 0 or getattr(v, "linearly_implicit", False)]
 
     @staticmethod
     def _number(name, value, lo, hi=None, open_hi=False, allow_inf=False) -> float:
@@ -514,6 +530,133 @@ class EulerianSolver(Solver):
             scale = abs(F)
         return F, 64.0 * np.finfo(float).eps * scale
 
+    # ------------------------------------------------------------------ linearly implicit stepping
+    def _interaction_matrix(self) -> np.ndarray:
+        """The dense cell–cell interaction ``K`` (n, n), float64, for the Jacobian: the precomputed one, else
+        built once (``n^2`` doubles: the linear solves of the Rosenbrock stepper are dense anyway)."""
+        if self._K_full is None:
+            if self.dense is not None and self.dense.dtype == np.float64:
+                self._K_full = self.dense.K
+            else:
+                self._K_full = DenseInteraction(self.model, self.grid.points, "float64").K
+        return self._K_full
+
+    def jacobian(self, t: float, m: np.ndarray) -> np.ndarray:
+        r"""Jacobian ``A = d(dm/dt)/dm`` (n, n) of the finite-volume system, for the Rosenbrock stepper.
+
+        Quadratic models (``J = K m + V``): the reaction ``-alpha J_i m_i`` gives
+        ``-alpha (diag(J) + diag(m) K)`` exactly; the transport, with every face's upwind cell held
+        fixed, gives for the flux ``F_s = beta T_s (J_i - J_j) rho_u`` of the slot ``s`` (cell ``i`` to its
+        neighbour ``j``, upwind cell ``u``, ``rho_u = m_u / |V_u|``)
+        ``dF_s/dm = beta T_s (rho_u (K_{i,:} - K_{j,:}) + (J_i - J_j) e_u / |V_u|)``, summed over the
+        slots of ``i`` into ``d div_i / dm``. This is exact for the upwind scheme away from faces where
+        ``J_i = J_j`` (where the upwind cell switches); with MUSCL the upwind Jacobian is used (the ROS2
+        W-method keeps its order with any matrix, :class:`~wgf.timesteppers.Rosenbrock2`). Other models:
+        a finite-difference Jacobian (``n`` evaluations of the right-hand side)."""
+        if not self.quadratic:
+            from .timesteppers import finite_difference_jacobian
+            return finite_difference_jacobian(lambda s, y: self._evaluate(y).rhs, t, m, self._evaluate(m).rhs)
+        ev = self._evaluate(m)
+        K = self._interaction_matrix()
+        J = ev.J
+        op = self.operator
+        src, dst = op.slot_source, op.neighbours
+        dJ = J[src] - J[dst]
+        up = np.where(dJ > 0, src, dst)
+        vol = self.grid.volumes
+        w = self.beta * op.trans
+        rho = m[up] / vol[up]
+        n = m.shape[0]
+        # C K with C = sum_s w_s rho_s e_i (e_i - e_j)^T (sparse), plus B = sum_s w_s dJ_s e_i e_u^T / |V_u|
+        C = sp.csr_matrix((np.concatenate([w * rho, -w * rho]), (np.concatenate([src, src]),
+                                                                   np.concatenate([src, dst]))), shape=(n, n))
+        A = -(C @ K)
+        np.add.at(A, (src, up), -w * dJ / vol[up])
+        A -= self.alpha * (m[:, None] * K)
+        A[np.diag_indices(n)] -= self.alpha * J
+        return A
+
+    def _rosenbrock_lu(self, h: float):
+        """The factorisation of ``I - gamma h A(m_ref)`` for the kept Jacobian state ``m_ref``."""
+        if self._lu is None or self._lu_dt != h:
+            self._lu = rosenbrock_factor(self.jacobian(self.time, self._jac_state), h, self.stepper)
+            self._lu_dt = h
+        return self._lu
+
+    def _advance_rosenbrock(self, t_end: float, callback: Optional[StepCallback]) -> None:
+        """The time loop of the linearly implicit stepper ("ros2"), see *Linearly implicit stepping*."""
+        if self._dt_proposed is None:
+            ev = self._evaluate(self._m)
+            self._dt_proposed = min(self.cfl * ev.dt_fe,
+                                    self.energy_safety * max(ev.dt_energy, ev.dt_energy_estimate), self.dt_max)
+        rhs = lambda s, y: self._evaluate(y).rhs  # noqa: E731
+        while self.time < t_end:
+            m = self._m
+            ev0 = self._evaluate(m)
+            F_old, tol = self._state_energy(ev0)
+            fixed = self.dt_fixed is not None
+            h = min(self.dt_fixed if fixed else self._dt_proposed, self.dt_max)
+            # keep the Jacobian and its factorisation while the proposed step stays within
+            # [1/reuse_ratio, reuse_ratio] of the factorised one (then that step is taken) and the
+            # Jacobian is younger than jacobian_age steps
+            if (self._jac_state is None or self._jac_age >= self.jacobian_age
+                    or not (self._jac_dt / self.reuse_ratio <= h <= self._jac_dt * self.reuse_ratio)):
+                self._new_jacobian(m, h)
+            else:
+                h = self._jac_dt
+            remaining = t_end - self.time
+            clipped = h >= remaining or remaining - h <= 1e-12 * max(1.0, abs(t_end))
+            while True:
+                step = remaining if clipped else h
+                lu = self._rosenbrock_lu(step) if not clipped else rosenbrock_factor(
+                    self.jacobian(self.time, self._jac_state), step, self.stepper)
+                m_new, err = rosenbrock_step(rhs, self.time, m, step, lu, f0=ev0.rhs, stepper=self.stepper)
+                en = math.inf
+                why = "positivity"
+                if np.all(np.isfinite(m_new)) and np.all(m_new >= 0.0):
+                    # the error of the measure in total variation, relative to its mass
+                    en = float(np.sum(np.abs(err))) / (self.atol + self.rtol * max(float(m.sum()),
+                                                                                   float(m_new.sum())))
+                    why = "error"
+                    if en <= 1.0 or fixed:
+                        F_new, tol_new = self._state_energy(self._evaluate(m_new))
+                        if F_new <= F_old + max(tol, tol_new):
+                            break
+                        why = "energy"
+                self.rejected += 1
+                self.rejections[why] += 1
+                h = next_step_size(step, en, self.stepper.order) if why == "error" else 0.5 * step
+                clipped = False
+                if fixed and not self._warned_step:
+                    self._warned_step = True
+                    warnings.warn(StepReducedWarning(
+                        f"the fixed step dt = {self.dt_fixed:.6g} of the ros2 stepper gave "
+                        f"{'a negative mass' if why == 'positivity' else 'an increase of F'} at t = "
+                        f"{self.time:.6g} (step {self.steps + 1}); that step is halved until it does not"),
+                        stacklevel=4)
+                if not h > 1e-14 * max(1.0, abs(self.time)):
+                    raise FloatingPointError(f"step size underflow at t = {self.time:.6g} (last rejection: "
+                                             f"{why}); rtol = {self.rtol:g}, atol = {self.atol:g}")
+                self._new_jacobian(m, h)
+            self.last_step = {"dt": step, "mass_before": float(m.sum()), "energy_before": F_old,
+                              "stage_reaction_sums": []}
+            self._m = m_new
+            self.time = t_end if clipped else self.time + step
+            self.steps += 1
+            self.last_dt = step
+            self._jac_age += 1
+            if not clipped:  # a step shortened to land on t_end keeps the proposal made for a full step
+                self._dt_proposed = next_step_size(step, en, self.stepper.order)
+            if callback is not None and callback(self):
+                break
+
+    def _new_jacobian(self, m: np.ndarray, h: float) -> None:
+        self._jac_state = m.copy()
+        self._jac_dt = h
+        self._jac_age = 0
+        self._lu = None
+        self.jacobians += 1
+
     def _advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
         """Advance to ``t_end`` (see :class:`~wgf.discretisations.solver.Solver`). Each step: ``dt`` is the smaller of the
         positivity bound and the reaction energy bound ``safety * 2 / (alpha Lambda_R)`` at the current
@@ -523,6 +666,9 @@ class EulerianSolver(Solver):
         t_end = float(t_end)
         if not math.isfinite(t_end) or t_end < self.time:
             raise ValueError(f"t_end must be finite and >= the current time {self.time}, got {t_end}")
+        if self.linearly_implicit:
+            self._advance_rosenbrock(t_end, callback)
+            return
         splitting = issubclass(self.stepper, StrangSplitting)
         C = self.stepper.ssp_coefficient
         while self.time < t_end:
@@ -612,7 +758,9 @@ class EulerianSolver(Solver):
             "min_J": float(ev.J.min()),
             "min_mass": float(self._m.min()),
             "dt": self.last_dt,
-            "dt_cfl": self.stepper.ssp_coefficient * self.cfl * ev.dt_fe,
+            # the explicit positivity bound (of forward Euler for the linearly implicit stepper, which has
+            # none: there it is the measure of how far the steps outgrow the explicit bounds)
+            "dt_cfl": (self.stepper.ssp_coefficient or 1.0) * self.cfl * ev.dt_fe,
             "dt_energy": self.energy_safety * ev.dt_energy,
             "steps": float(self.steps),
             "rejected": float(self.rejected),
@@ -641,6 +789,9 @@ class EulerianSolver(Solver):
     def state_dict(self) -> dict[str, Any]:
         state = {"masses": self._m.copy(), "time": float(self.time), "steps": int(self.steps),
                  "rejected": int(self.rejected), "last_dt": float(self.last_dt)}
+        if self.linearly_implicit and self._dt_proposed is not None:
+            state["proposed_dt"] = float(self._dt_proposed)
+            state.update({f"rejected_{k}": int(v) for k, v in self.rejections.items()})
         if self.quadratic:
             state["lambda_ref_masses"] = self._lam_ref_m.copy()
             state["lambda_ref"] = float(self._lam_ref)
@@ -655,6 +806,9 @@ class EulerianSolver(Solver):
         self.steps = int(state["steps"])
         self.rejected = int(state.get("rejected", 0))
         self.last_dt = float(state.get("last_dt", 0.0))
+        if self.linearly_implicit:
+            self._dt_proposed = float(state["proposed_dt"]) if "proposed_dt" in state else self.dt_fixed
+            self.rejections = {k: int(state.get(f"rejected_{k}", 0)) for k in self.rejections}
         self._cache = None
         if self.quadratic:
             if "lambda_ref_masses" in state:

@@ -52,12 +52,17 @@ from .._validate import check_bool, check_choice, check_real
 from ..geometry.measure import Measure
 from ..models.base import Model, QuadraticModel
 from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
-from .timesteppers import STEPPERS, ExplicitRK, get_stepper, next_step_size, rk_step
+from .timesteppers import (STEPPERS, ExplicitRK, finite_difference_jacobian, get_stepper, next_step_size,
+                           rk_step, rosenbrock_factor, rosenbrock_step)
 
-__all__ = ["LagrangianSolver", "ADAPTIVE_STEPPERS", "runge_kutta_steppers"]
+__all__ = ["LagrangianSolver", "ADAPTIVE_STEPPERS", "LINEARLY_IMPLICIT_STEPPERS", "runge_kutta_steppers"]
 
-#: Embedded pairs run with error control; every other registered tableau runs with fixed steps.
-ADAPTIVE_STEPPERS = ("rk45", "rk23")
+#: Steppers run with error control (the embedded explicit pairs and the linearly implicit ROS2); every
+#: other registered tableau runs with fixed steps.
+ADAPTIVE_STEPPERS = ("rk45", "rk23", "ros2")
+
+#: The linearly implicit (Rosenbrock) steppers the particles take, see *Linearly implicit stepping*.
+LINEARLY_IMPLICIT_STEPPERS = ("ros2",)
 
 
 def runge_kutta_steppers() -> list[str]:
@@ -125,7 +130,7 @@ class LagrangianSolver(Solver):
 
     def __init__(self, model: Model, measure: Measure, *, alpha: float = 4.0, beta: float = 1.0,
                  stepper: str = "rk4", dt: float | None = None, rtol: float = 1e-6, atol: float = 1e-9,
-                 check_energy: bool = True):
+                 check_energy: bool = True, jacobian_age: int = 20, reuse_ratio: float = 1.5):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         if not isinstance(measure, Measure):
@@ -136,8 +141,17 @@ class LagrangianSolver(Solver):
         self.model = model
         self.alpha = check_real("alpha", alpha, low=0.0)
         self.beta = check_real("beta", beta, low=0.0)
-        self.stepper_name = check_choice("stepper", stepper, runge_kutta_steppers())
+        self.stepper_name = check_choice("stepper", stepper,
+                                         runge_kutta_steppers() + list(LINEARLY_IMPLICIT_STEPPERS))
         self._tableau = get_stepper(stepper)
+        self.implicit = stepper in LINEARLY_IMPLICIT_STEPPERS
+        self.jacobian_age = int(check_real("jacobian_age", jacobian_age, low=1.0))
+        self.reuse_ratio = check_real("reuse_ratio", reuse_ratio, low=1.0)
+        self.jacobians = 0          # Jacobians computed (ros2)
+        self._jac_state: np.ndarray | None = None
+        self._jac_dt = 0.0
+        self._jac_age = 0
+        self._lu = None
         self.adaptive = stepper in ADAPTIVE_STEPPERS
         self.rtol = check_real("rtol", rtol, low=0.0)
         self.atol = check_real("atol", atol, low=0.0)
@@ -361,6 +375,91 @@ class LagrangianSolver(Solver):
             self.time = self.time + h
             self._dt = next_step_size(h, en, order)
 
+    # ------------------------------------------------------------------ linearly implicit stepping
+    def _jacobian(self, y: np.ndarray) -> np.ndarray:
+        """Finite-difference Jacobian (n, n), ``n = N (d+2)``, of the retracted field ``f(project(y))``."""
+        f0 = self._field(self.time, self._project(y))[0]
+        return finite_difference_jacobian(lambda t, z: self._field(t, z)[0], self.time, y, f0=f0,
+                                          project=self._project, drop_kinks=True)
+
+    def _measure_error(self, err: np.ndarray, y_new: np.ndarray) -> float:
+        """The error norm of the linearly implicit stepper: ``sum_k m_k (|err_eta_k| + |err_l_k|)`` (to first
+        order the error of the measure in the flat norm, a transport part and a mass part; an atom counts
+        by its mass, ``m_k`` the larger of before and after) over ``atol + rtol sum_k m_k``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            m = np.exp(np.maximum(self._y[:, -1], y_new[:, -1]))
+            e = np.sqrt(np.einsum("ij,ij->i", err[:, :-1], err[:, :-1])) + np.abs(err[:, -1])
+            total = float(np.sum(np.where(m > 0, m * e, 0.0)))
+        en = total / (self.atol + self.rtol * float(m.sum()))
+        return en if math.isfinite(en) else math.inf
+
+    def _rosenbrock_lu(self, h: float, keep: bool = True):
+        if keep and self._lu is not None and self._jac_dt == h:
+            return self._lu
+        lu = rosenbrock_factor(self._jacobian(self._jac_state), h, self._tableau)
+        if keep:
+            self._lu, self._jac_dt = lu, h
+        return lu
+
+    def _new_jacobian(self, h: float) -> None:
+        self._jac_state = self._y.copy()
+        self._jac_dt = h
+        self._jac_age = 0
+        self._lu = None
+        self.jacobians += 1
+
+    def _advance_rosenbrock(self) -> None:
+        """One accepted ROS2 step toward ``self._t_end`` (see the class Notes)."""
+        remaining = self._t_end - self.time
+        h = self._dt
+        if (self._jac_state is None or self._jac_age >= self.jacobian_age
+                or not (self._jac_dt / self.reuse_ratio <= h <= self._jac_dt * self.reuse_ratio)):
+            self._new_jacobian(h)
+        else:
+            h = self._jac_dt
+        clipped = h >= remaining
+        if not self._is_here():
+            rhs, J = self._field(self.time, self._y)
+            self._here = (self._y.copy(), rhs, J, None)
+        y0, rhs0, J0, E0 = self._here
+        if E0 is None:
+            E0 = self._energy(y0, J0)
+            self._here = (y0, rhs0, J0, E0)
+        order = self._tableau.order
+        while True:
+            step = remaining if clipped else h
+            lu = self._rosenbrock_lu(step, keep=not clipped)
+            self.evaluations += 1
+            y_new, err = rosenbrock_step(self._rhs, self.time, self._y, step, lu, f0=rhs0,
+                                         project=self._project, stepper=self._tableau)
+            en, why = math.inf, "blow-up"
+            if np.all(np.isfinite(y_new[:, :-1])) and not np.any(np.isnan(y_new[:, -1])) \
+                    and not np.any(y_new[:, -1] == np.inf):
+                en = self._measure_error(err, y_new)
+                why = "error"
+                if en <= 1.0:
+                    rhs1, J1 = self._field(self.time + step, y_new)
+                    E1 = self._energy(y_new, J1)
+                    if energy_increase(E0, E1) is None:
+                        break
+                    why = "energy"
+            self.rejected += 1
+            h = next_step_size(step, en, order) if why == "error" and math.isfinite(en) else 0.5 * step
+            clipped = False
+            if h < 1e-14 * max(1.0, abs(self.time)):
+                raise FloatingPointError(
+                    f"step size underflow at t = {self.time:.6g} (last rejection: {why}): the ros2 stepper "
+                    f"cannot meet rtol={self.rtol:g}, atol={self.atol:g}")
+            self._new_jacobian(h)
+        self._y = y_new
+        self._here = (y_new.copy(), rhs1, J1, E1)
+        self._jac_age += 1
+        if clipped:
+            self.time = self._t_end
+        else:
+            self.time = self.time + step
+            self._dt = next_step_size(step, en, order)
+
     def _advance(self, t_end: float, callback: Optional[StepCallback] = None) -> None:
         """Advance to exactly ``t_end`` (see the module docstring for the step rules); ``callback(self)``
         after every accepted step may return True to stop there."""
@@ -369,7 +468,9 @@ class LagrangianSolver(Solver):
             raise ValueError(f"t_end = {t_end!r} is before the current time {self.time!r}")
         self._t_end = t_end
         while self.time < t_end:
-            if self.adaptive:
+            if self.implicit:
+                self._advance_rosenbrock()
+            elif self.adaptive:
                 self._advance_adaptive()
             else:
                 self._advance_fixed()
@@ -390,6 +491,9 @@ class LagrangianSolver(Solver):
             "rejected": int(self.rejected),
             "evaluations": int(self.evaluations),
             "stepper": self.stepper_name,
+            **({"jacobian_state": self._jac_state.copy(), "jacobian_dt": float(self._jac_dt),
+                "jacobian_age": int(self._jac_age), "jacobians": int(self.jacobians)}
+               if self.implicit and self._jac_state is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -417,6 +521,15 @@ class LagrangianSolver(Solver):
         self._offgrid = bool(state["offgrid"])
         self.rejected = int(state["rejected"])
         self.evaluations = int(state["evaluations"])
+        if self.implicit:
+            self._lu = None
+            if "jacobian_state" in state:
+                self._jac_state = np.array(state["jacobian_state"], dtype=np.float64)
+                self._jac_dt = float(state["jacobian_dt"])
+                self._jac_age = int(state["jacobian_age"])
+                self.jacobians = int(state["jacobians"])
+            else:
+                self._jac_state = None
 
     # ------------------------------------------------------------------ output
     def diagnostics(self) -> dict[str, float]:

@@ -24,7 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["STEPPERS", "register_stepper", "Stepper", "ExplicitRK", "StrangSplitting", "rk_step",
+__all__ = ["STEPPERS", "register_stepper", "Stepper", "ExplicitRK", "StrangSplitting", "Rosenbrock2", "rk_step",
+           "rosenbrock_factor", "rosenbrock_step", "finite_difference_jacobian",
            "get_stepper", "next_step_size"]
 
 STEPPERS: dict[str, type["Stepper"]] = {}
@@ -300,3 +301,180 @@ def next_step_size(dt: float, error_norm: float, order: int, safety: float = 0.9
         return dt * max_factor
     factor = safety * error_norm ** (-1.0 / order)
     return dt * min(max_factor, max(min_factor, factor))
+
+
+# ---------------------------------------------------------------------- linearly implicit (Rosenbrock)
+def finite_difference_jacobian(f: Callable[[float, np.ndarray], np.ndarray], t: float, y: np.ndarray,
+                               f0: np.ndarray | None = None,
+                               project: Callable[[np.ndarray], np.ndarray] | None = None,
+                               drop_kinks: bool = False, kink_tolerance: float = 0.1) -> np.ndarray:
+    """Finite-difference Jacobian ``A_ij ~ d f_i / d y_j`` of ``f(t, y)`` over the flattened state.
+
+    Parameters
+    ----------
+    f : callable ``f(t, y) -> dy/dt`` (arrays of the shape of ``y``)
+    t : float
+    y : ndarray, any shape, size n
+    f0 : ndarray, optional
+        ``f(t, y)`` when already known.
+    project : callable, optional
+        Applied to every perturbed state before ``f`` (a retraction: the Jacobian is then that of
+        ``f(project(y))``, the field extended off the manifold).
+    drop_kinks : bool
+        Central differences, and a column whose forward and backward differences differ by more than
+        ``kink_tolerance`` times their size is set to 0: ``f`` is not differentiable there at the scale of
+        the increment (for the ReLU models, an atom at a pole ``b = 0``, where ``grad J`` depends on the
+        direction of ``b``, has one-sided differences of size ``1 / increment`` and opposite signs). A
+        Rosenbrock W-method keeps its order with any matrix (see :class:`Rosenbrock2`); such a column,
+        kept, would put eigenvalues of size ``1e7`` into it. Costs ``2n`` evaluations instead of ``n``.
+
+    Returns
+    -------
+    A : ndarray, shape (n, n)
+        Column j from the increment ``h_j = sqrt(eps) max(1, |y_j|)``. Columns of nonfinite components (a
+        log-mass ``-inf``) are 0.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if f0 is None:
+        f0 = f(t, y if project is None else project(y))
+    f0 = np.asarray(f0).reshape(-1)
+    flat = y.reshape(-1)
+    n = flat.size
+    A = np.zeros((n, n))
+    base = np.sqrt(np.finfo(np.float64).eps)
+
+    def shifted(j, h):
+        yp = flat.copy()
+        yp[j] += h
+        yp = yp.reshape(y.shape)
+        if project is not None:
+            yp = project(yp)
+        return np.asarray(f(t, yp)).reshape(-1)
+
+    for j in range(n):
+        if not np.isfinite(flat[j]):
+            continue
+        h = base * max(1.0, abs(flat[j]))
+        forward = (shifted(j, h) - f0) / h
+        if not drop_kinks:
+            A[:, j] = forward
+            continue
+        backward = (f0 - shifted(j, -h)) / h
+        size = max(float(np.abs(forward).max()), float(np.abs(backward).max()))
+        if float(np.abs(forward - backward).max()) <= kink_tolerance * size:
+            A[:, j] = 0.5 * (forward + backward)
+    return A
+
+
+@register_stepper
+class Rosenbrock2(Stepper):
+    r"""ROS2, the two-stage second-order Rosenbrock W-method of Verwer, Spee, Blom and Hundsdorfer
+    (SIAM J. Sci. Comput. 20, 1999), with an embedded first-order solution (name ``"ros2"``).
+
+    For ``dy/dt = f(y)`` and a matrix ``A`` (ideally the Jacobian ``f'(y_n)``), with ``W = I - gamma dt A``,
+
+    .. math::
+
+        W k_1 = f(y_n), \qquad W k_2 = f(y_n + dt\,k_1) - 2 k_1, \qquad
+        y_{n+1} = y_n + \tfrac32 dt\,k_1 + \tfrac12 dt\,k_2, \qquad \gamma = 1 + 1/\sqrt2 .
+
+    *Order.* Second order for **any** matrix ``A`` (a W-method: the order conditions do not involve ``A``),
+    so the Jacobian may be approximate, frozen over several steps or partly dropped without losing the
+    order. The embedded solution ``y_n + dt k_1`` (linearly implicit Euler with ``gamma``) is first order:
+    the error estimate ``y_{n+1} - (y_n + dt k_1) = dt (k_1 + k_2)/2`` is ``O(dt^2)``, the local error of
+    the first-order solution, and the step is accepted on the second-order one (local extrapolation).
+
+    *Stability.* With ``A`` the exact Jacobian, on ``y' = lambda y`` the step multiplies by
+    ``R(z) = (1 + (1 - 2 gamma) z + (gamma^2 - 2 gamma + 1/2) z^2) / (1 - gamma z)^2`` (``z = lambda dt``);
+    ``gamma = 1 + 1/sqrt(2)`` makes the ``z^2`` coefficient vanish, ``R(z) = (1 - (1 + sqrt 2) z) /
+    (1 - gamma z)^2``: A- and L-stable (``R(-inf) = 0``), and ``0 < R(z) <= 1`` for every real ``z <= 0``.
+    Hence, linearised about a state, a gradient flow ``delta' = -H delta`` (``H`` self-adjoint and
+    positive semi-definite in the metric of the flow, such as ``alpha M K`` for the reaction of the
+    WFR flow, similar to ``alpha M^{1/2} K M^{1/2}``) has its quadratic energy nonincreasing and its
+    decay modes kept positive at **every** ``dt``: no step bound, unlike the explicit steppers whose
+    forward-Euler bound ``2 / (alpha Lambda_R)`` does not grow as the flow settles. Beyond the
+    linearisation nothing is unconditional: the solvers that use ROS2 check positivity and the decrease
+    of F after every step and reject (halve) a step that fails either check.
+
+    ``ssp_coefficient = 0``: no a-priori positivity bound (positivity is checked after each step).
+    """
+
+    name = "ros2"
+    order = 2
+    embedded_order = 1
+    gamma = 1.0 + 1.0 / np.sqrt(2.0)
+    weights = np.array([1.5, 0.5])             # of dt k_1, dt k_2 in y_{n+1}
+    weights_embedded = np.array([1.0, 0.0])    # the first-order solution y_n + dt k_1
+    ssp_coefficient = 0.0
+    linearly_implicit = True
+
+    @classmethod
+    def step(cls, system, t: float, y: np.ndarray, dt: float) -> np.ndarray:
+        """One step of ``dy/dt = system.rhs(t, y)``, with ``A = system.jacobian(t, y)`` where the system
+        has one and a finite-difference Jacobian otherwise."""
+        if hasattr(system, "jacobian"):
+            A = system.jacobian(t, y)
+        else:
+            A = finite_difference_jacobian(system.rhs, t, y)
+        return rosenbrock_step(system.rhs, t, y, dt, rosenbrock_factor(A, dt, cls), stepper=cls)[0]
+
+
+def rosenbrock_factor(A: np.ndarray, dt: float, stepper: type[Rosenbrock2] = Rosenbrock2):
+    """LU factorisation of ``W = I - gamma dt A`` (n, n), for :func:`rosenbrock_step`; a solver may keep it
+    over several steps of the same ``dt`` (a W-method keeps its order with a Jacobian from an earlier
+    state)."""
+    from scipy.linalg import lu_factor
+
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"the Jacobian must be a square matrix, got shape {A.shape}")
+    W = np.eye(A.shape[0]) - (stepper.gamma * dt) * A
+    return lu_factor(W, check_finite=False)
+
+
+def rosenbrock_step(f: Callable[[float, np.ndarray], np.ndarray], t: float, y: np.ndarray, dt: float,
+                    lu, f0: np.ndarray | None = None,
+                    project: Callable[[np.ndarray], np.ndarray] | None = None,
+                    stepper: type[Rosenbrock2] = Rosenbrock2):
+    """One ROS2 step (:class:`Rosenbrock2`) of ``dy/dt = f(t, y)``.
+
+    Parameters
+    ----------
+    f : callable ``f(t, y) -> dy/dt``
+    t, dt : float
+    y : ndarray, any shape, size n
+    lu : tuple
+        :func:`rosenbrock_factor` of the Jacobian (or any approximation of it, over the flattened state)
+        for this ``dt``.
+    f0 : ndarray, optional
+        ``f(t, y)`` when already known.
+    project : callable, optional
+        Retraction applied to the stage value and to the result (as in :func:`rk_step`).
+
+    Returns
+    -------
+    y_new : ndarray, shape of ``y``
+        The second-order solution.
+    error : ndarray, shape of ``y``
+        ``dt (k_1 + k_2) / 2``, the difference to the embedded first-order solution ``y + dt k_1``: the
+        local error estimate (of the first-order solution).
+    """
+    from scipy.linalg import lu_solve
+
+    shape = y.shape
+    if lu[0].shape[0] != y.size:
+        raise ValueError(f"the factorised matrix has order {lu[0].shape[0]}, the state has {y.size} entries")
+    if f0 is None:
+        f0 = f(t, y)
+    k1 = lu_solve(lu, np.asarray(f0).reshape(-1), check_finite=False)
+    y1 = y + dt * k1.reshape(shape)
+    if project is not None:
+        y1 = project(y1)
+    f1 = np.asarray(f(t + dt, y1)).reshape(-1)
+    k2 = lu_solve(lu, f1 - 2.0 * k1, check_finite=False)
+    w = stepper.weights
+    y_new = y + (dt * w[0]) * k1.reshape(shape) + (dt * w[1]) * k2.reshape(shape)
+    if project is not None:
+        y_new = project(y_new)
+    err = (0.5 * dt) * (k1 + k2).reshape(shape)
+    return y_new, err
