@@ -58,6 +58,33 @@ the energy bound is applied to it as well, but monotonicity of F is proven for t
 
 For a model that is not quadratic no energy bound is available: a step that increases F is rejected and
 retried with half the step.
+
+Linearly implicit stepping (long times)
+---------------------------------------
+Every explicit step above is capped by the energy-stability bound ``~ 2 / (alpha Lambda_R)``, which does
+not grow as the flow settles (``Lambda_R`` tends to that of the limit measure), so a run to time T costs
+``~ T alpha Lambda_R / 2`` steps. The stepper ``"ros2"`` (:class:`~wgf.discretisations.timesteppers.Rosenbrock2`,
+second order, an L-stable W-method) solves with ``W = I - gamma h A``, ``A`` the Jacobian of the
+semi-discrete system (:meth:`EulerianSolver.jacobian`: exact for the reaction ``-alpha (diag J + M K)``,
+the upwind transport with its upwind cells frozen). Linearised about a state the flow is a gradient flow
+``delta' = -H delta`` and ROS2 multiplies each mode by ``R(-h lambda)`` in ``(0, 1]`` for every ``h``: no
+step bound from the reaction's stiffness. What it does not guarantee, it checks, at every step:
+
+* *positivity*: a step with a negative mass is rejected and halved (there is no a-priori CFL bound for
+  the implicit transport; the forward-Euler bound ``dt_FE`` reported as ``diagnostics()["dt_cfl"]``
+  grows as ``grad J -> 0``, and is the measure of how far the accepted steps outgrow the explicit ones);
+* *energy*: a step that raises F beyond round-off (checked exactly, as above) is rejected and halved, so
+  F is nonincreasing at every accepted step by construction;
+* *accuracy*: the embedded first-order estimate, in total variation relative to the mass,
+  ``sum_i |err_i| / (atol + rtol sum_i m_i) <= 1``; the next step follows
+  :func:`~wgf.discretisations.timesteppers.next_step_size` (steps grow as the solution's time derivatives
+  decay: on the teacher–student flow to T = 10^6 the step grows to ~10^3 - 10^4, benchmarks/README.md).
+
+The Jacobian and the LU factorisation of ``W`` (dense, ``O(n^3)``) are kept while the proposed step stays
+within a factor ``reuse_ratio`` of the factorised one (the factorised step is then taken) and for at most
+``jacobian_age`` steps (a W-method keeps its order with a Jacobian from an earlier state); a rejection
+refreshes both. With a fixed ``dt`` the steps are fixed (no error control; the two checks remain and
+halve a failing step, with a :class:`~wgf.discretisations.solver.StepReducedWarning`), for order studies.
 """
 
 from __future__ import annotations
@@ -263,7 +290,8 @@ class EulerianSolver(Solver):
     scheme : {"upwind", "muscl"}
         Face densities: first-order upwind, or limited linear (MUSCL) reconstruction.
     stepper : str
-        A registered SSP Runge–Kutta stepper ("euler", "ssprk2", "ssprk3") or "strang".
+        A registered SSP Runge–Kutta stepper ("euler", "ssprk2", "ssprk3"), "strang", or the linearly
+        implicit "ros2" for long times (see *Linearly implicit stepping*).
     cfl : float in (0, 1)
         Fraction of the positivity bound ``dt_FE`` used (per forward-Euler substep).
     energy_safety : float in (0, 1]
@@ -289,6 +317,13 @@ class EulerianSolver(Solver):
         Storage precision of the precomputed interaction.
     backend : {"numba", "numpy"}
         Finite-volume kernels (the NumPy reference is for tests).
+    rtol, atol : float
+        "ros2" only: tolerances of the error control (total variation of the error of one step relative
+        to ``atol + rtol * mass``).
+    jacobian_age : int
+        "ros2" only: the most steps one Jacobian (and its factorisation) is used for.
+    reuse_ratio : float >= 1
+        "ros2" only: the factorised step is kept while the proposed one is within this factor of it.
     """
 
     kind = "eulerian"
@@ -398,6 +433,8 @@ class EulerianSolver(Solver):
         self._jac_age = 0
         self._lu = None
         self.jacobians = 0
+        if isinstance(jacobian_age, bool) or not isinstance(jacobian_age, (int, np.integer)) or jacobian_age < 1:
+            raise ValueError(f"jacobian_age must be a positive integer, got {jacobian_age!r}")
         self.jacobian_age = int(jacobian_age)
         self.reuse_ratio = self._number("reuse_ratio", reuse_ratio, 1.0)
         if self.quadratic:
@@ -792,6 +829,9 @@ class EulerianSolver(Solver):
         if self.linearly_implicit and self._dt_proposed is not None:
             state["proposed_dt"] = float(self._dt_proposed)
             state.update({f"rejected_{k}": int(v) for k, v in self.rejections.items()})
+            if self._jac_state is not None:
+                state.update({"jacobian_state": self._jac_state.copy(), "jacobian_dt": float(self._jac_dt),
+                              "jacobian_age": int(self._jac_age), "jacobians": int(self.jacobians)})
         if self.quadratic:
             state["lambda_ref_masses"] = self._lam_ref_m.copy()
             state["lambda_ref"] = float(self._lam_ref)
@@ -809,6 +849,13 @@ class EulerianSolver(Solver):
         if self.linearly_implicit:
             self._dt_proposed = float(state["proposed_dt"]) if "proposed_dt" in state else self.dt_fixed
             self.rejections = {k: int(state.get(f"rejected_{k}", 0)) for k in self.rejections}
+            self._lu = None
+            self._jac_state = None
+            if "jacobian_state" in state:
+                self._jac_state = np.array(state["jacobian_state"], dtype=np.float64)
+                self._jac_dt = float(state["jacobian_dt"])
+                self._jac_age = int(state["jacobian_age"])
+                self.jacobians = int(state["jacobians"])
         self._cache = None
         if self.quadratic:
             if "lambda_ref_masses" in state:

@@ -28,6 +28,19 @@ Time stepping (the tableaux of :mod:`wgf.discretisations.timesteppers`):
   extrapolation and the controller :func:`wgf.discretisations.timesteppers.next_step_size`; the error norm is the max over
   atoms of ``|err_eta| / (atol + rtol |eta|)`` and ``m |err_l| / (atol + rtol m)`` (the mass error implied
   by the log-mass error), accepted when <= 1. The proposed step is part of the state.
+* adaptive, linearly implicit ``"ros2"`` (:class:`~wgf.discretisations.timesteppers.Rosenbrock2`, second
+  order, L-stable) for long times: explicit steps are capped by the stiffness of the flow near its limit
+  (the curvature of F, which does not shrink as the flow settles), ROS2 is not. ``A`` is a
+  finite-difference Jacobian of the retracted field (``2 N (d+2)`` evaluations, central differences; a
+  column where the field has a kink at the scale of the increment, such as an atom at a pole ``b = 0`` of
+  the ReLU models, is dropped: see :func:`~wgf.discretisations.timesteppers.finite_difference_jacobian`),
+  kept with its factorisation while the proposed step stays within ``reuse_ratio`` of the factorised one,
+  for at most ``jacobian_age`` steps. The error norm is that of the measure,
+  ``sum_k m_k (|err_eta_k| + |err_l_k|) / (atol + rtol sum_k m_k)`` (componentwise relative errors of the
+  coordinates of unit vectors would ask a second-order method for absolute errors ``atol`` near a zero
+  coordinate), and a step that raises F beyond round-off is rejected and halved, so F is nonincreasing at
+  every accepted step (masses are positive by the log-mass state). Cost ``O((N (d+2))^3)`` per
+  factorisation: for up to a few hundred atoms.
 
 Every stage value is retracted onto the sphere (``eta <- eta/|eta|``) before J is evaluated there, and so
 is the result. Evaluating the field at the retracted point is the same as applying the method to the
@@ -86,12 +99,15 @@ class LagrangianSolver(Solver):
         Reaction and transport coefficients, ``>= 0`` (a network is ``(4, 1)``).
     stepper : str
         ``"rk2"``, ``"rk4"`` (fixed steps; any fixed tableau of :data:`wgf.discretisations.timesteppers.STEPPERS` works) or
-        ``"rk45"``, ``"rk23"`` (adaptive).
+        ``"rk45"``, ``"rk23"`` (adaptive), ``"ros2"`` (adaptive, linearly implicit: long times).
     dt : float
         Fixed steps: the step (required). Adaptive: the first trial step (default: Hairer's starting-step
         heuristic, two evaluations of the field).
     rtol, atol : float
         Tolerances of the adaptive steppers (ignored by fixed steps).
+    jacobian_age, reuse_ratio : int, float
+        "ros2" only: the most steps a Jacobian is used for, and the factor within which the proposed step
+        keeps the factorised one.
     check_energy : bool
         Fixed steps: check after every step that F did not increase beyond round-off (see Notes) and
         raise :class:`~wgf.discretisations.solver.BlowUp` if it did. Ignored by the adaptive steppers.
