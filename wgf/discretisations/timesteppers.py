@@ -13,9 +13,14 @@ can parametrise over :data:`STEPPERS`. Two families:
 * operator splitting (:class:`StrangSplitting`, "strang") of ``dy/dt = T(y) - r(y) y`` (a transport part
   ``T`` and a reaction with rate ``r``): half a transport step, an exponential reaction step, half a
   transport step.
+* linearly implicit (:class:`Rosenbrock2`, "ros2"): a Rosenbrock W-method with an embedded error
+  estimate, for stiff problems and long times; it needs a matrix ``A`` (the Jacobian, or any
+  approximation: :func:`finite_difference_jacobian`), factorised by :func:`rosenbrock_factor` and applied
+  by :func:`rosenbrock_step`.
 
 Every stepper has ``step(system, t, y, dt)``; the *system* provides ``rhs(t, y)`` (the whole right-hand
-side, for Runge–Kutta) and ``transport_rhs(t, y)`` / ``reaction_rate(t, y)`` (for the splitting).
+side, for Runge–Kutta and Rosenbrock), ``transport_rhs(t, y)`` / ``reaction_rate(t, y)`` (for the
+splitting) and optionally ``jacobian(t, y)`` (for Rosenbrock; finite differences otherwise).
 """
 
 from __future__ import annotations
