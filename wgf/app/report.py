@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry.measure import Measure
 from . import plots
 from .cases import Case, CaseError, parse_case
 from .io import OutputReader
-from ..geometry.measure import Measure
 
 __all__ = ["RunSummary", "WidthSummary", "Summary", "summarize", "format_table", "write_figures", "report"]
 
