@@ -115,10 +115,9 @@ from ..models.base import Model
 from .sections import (INITIAL_TYPES, MODEL_TYPES, DiagnosticsSpec, InitialSpec, ModelType, TimeSpec,
                        _parse_diagnostics, _parse_flow, _parse_initial, _parse_model, _parse_time, _time_quantum,
                        register_model)
-from .solver_sections import (SOLVER_SECTIONS, BuiltRun, RunSpec, SolverSection, network_seeds, register_solver,
-                              run_name)
-from .validation import (CaseError, _bad, _suggest, check_choice, check_int, check_int_list, check_keys,
-                         check_number, check_string, check_table, constructor_error, load_array, solver_kwargs)
+from .solver_sections import SOLVER_SECTIONS, BuiltRun, RunSpec, SolverSection, network_seeds, register_solver, run_name
+from .validation import (CaseError, _bad, _suggest, check_choice, check_int, check_int_list, check_keys, check_number,
+                         check_string, check_table, constructor_error, load_array, solver_kwargs)
 
 __all__ = [
     "CaseError", "Case", "RunSpec", "BuiltRun", "TimeSpec", "InitialSpec", "ModelType", "SolverSection",

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..geometry.measure import Measure
 from ..models.base import Model
-from .validation import (CaseError, _bad, _fmt, _typename, _where, check_choice, check_int, check_keys,
-                         check_number, check_table, constructor_error, load_array, solver_kwargs)
+from .validation import (CaseError, _bad, _fmt, _typename, _where, check_choice, check_int, check_keys, check_number,
+                         check_table, constructor_error, load_array, solver_kwargs)
 
 if TYPE_CHECKING:
     from .solver_sections import RunSpec

@@ -98,10 +98,10 @@ import scipy.sparse as sp
 from numba import njit, prange
 from scipy.linalg.blas import dsymv as _dsymv
 
-from .finite_volume import SCHEMES, FiniteVolumeOperator
 from ..geometry.grid import Grid
 from ..geometry.measure import Measure
 from ..models.base import Model, QuadraticModel
+from .finite_volume import SCHEMES, FiniteVolumeOperator
 from .solver import Solver, StepCallback, StepReducedWarning
 from .timesteppers import (STEPPERS, ExplicitRK, StrangSplitting, get_stepper, next_step_size, rosenbrock_factor,
                            rosenbrock_step)
