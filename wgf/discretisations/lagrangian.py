@@ -118,6 +118,9 @@ class LagrangianSolver(Solver):
         Current time and number of accepted steps.
     rejected : int
         Rejected adaptive steps.
+    jacobians : int
+        "ros2": Jacobians computed (each ``2 N (d+2)`` evaluations of the field, not counted in
+        ``evaluations``).
     evaluations : int
         Evaluations of the field by the stages of the steps taken (the field at a new state, computed
         once for the energy check and the next step's first stage, counts once, as that stage).
