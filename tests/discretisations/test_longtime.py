@@ -236,6 +236,8 @@ def test_grid_ros2_validation(model):
         EulerianSolver(model, g, stepper="ros2", reuse_ratio=0.5)
     with pytest.raises(ValueError, match="rtol"):
         EulerianSolver(model, g, stepper="ros2", rtol=-1.0)
+    with pytest.raises(ValueError, match="needs .* bytes of dense matrices"):
+        EulerianSolver(model, g, stepper="ros2", interaction_memory=1000)
     assert "ros2" in EulerianSolver.allowed_steppers()
     assert get_stepper("ros2") is Rosenbrock2
 

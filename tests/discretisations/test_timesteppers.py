@@ -50,6 +50,9 @@ def test_stepper_order(name, reference):
     # step counts in the asymptotic range, above round-off: fewer steps for higher orders
     ns = {1: [16, 32, 64, 128], 2: [8, 16, 32, 64], 3: [8, 16, 32, 64], 4: [4, 8, 16, 32],
           5: [4, 8, 16, 32]}[p]
+    if getattr(stepper, "linearly_implicit", False):
+        # ROS2's error constant is larger: at 8..64 steps its errors still curve (fitted 1.81)
+        ns = [2 * n for n in ns]
     errs = [np.abs(integrate(stepper, n) - reference).max() for n in ns]
     slope = -np.polyfit(np.log(ns), np.log(errs), 1)[0]
     assert slope > p - 0.2, (name, errs, slope)

@@ -312,7 +312,8 @@ class EulerianSolver(Solver):
         ``interaction_memory``); "kernel", the model's kernel at every stage; "auto", dense when it fits and
         the kernel is not cheaper than a dense product.
     interaction_memory : int
-        Bytes allowed for the precomputed interaction matrix (0: always on the fly).
+        Bytes allowed for the precomputed interaction matrix (0: always on the fly); "ros2" needs
+        ``3 n^2`` doubles within it (the Jacobian, its factors and the interaction).
     interaction_dtype : {"float64", "float32"}
         Storage precision of the precomputed interaction.
     backend : {"numba", "numpy"}
@@ -428,6 +429,13 @@ class EulerianSolver(Solver):
         self._warned_step = False
         self._dt_proposed: float | None = self.dt_fixed if self.linearly_implicit else None
         self._K_full: np.ndarray | None = None
+        if self.linearly_implicit:
+            # the Jacobian, its LU factors and the float64 interaction: three dense n x n matrices
+            need = 3 * grid.size * grid.size * 8
+            if need > self.interaction_memory:
+                raise ValueError(f"stepper 'ros2' needs {need} bytes of dense matrices for {grid.size} cells, more "
+                                 f"than interaction_memory = {self.interaction_memory}; use a coarser grid or "
+                                 f"raise interaction_memory")
         self._jac_state: np.ndarray | None = None   # the state whose Jacobian is factorised (ros2)
         self._jac_dt = 0.0
         self._jac_age = 0
