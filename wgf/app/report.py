@@ -13,7 +13,12 @@ The text report has four parts:
    mean distance to every PDE run (Eulerian and Lagrangian), then the slope of log(mean distance to the
    reference) against log m at every snapshot time the runs share (the Monte Carlo rate of i.i.d.
    neurons is -1/2);
-4. notes: a case without a PDE run, networks that leave the ``(alpha, beta)`` family (unequal layer steps,
+4. for runs whose records span many decades of t (``t_last / t_first >= 10^4``, e.g. log-spaced records
+   to t = 10^6): the long-time decay of ``F - F*`` with ``F* = F(T)``, the run's own last value (a
+   converged reference; :mod:`wgf.analysis.decay` says why and how much it biases the slope), the
+   certified bracket of F* from the optimality certificate (``max (F - gap) <= F* <= min F``), and the
+   slope of ``log(F - F*)`` against ``log t`` fitted over the stated window ``[T / 1000, T / 10]``;
+5. notes: a case without a PDE run, networks that leave the ``(alpha, beta)`` family (unequal layer steps,
    sequential layers) or start from a measure without full support, and anything not computed.
 
 Figures (:mod:`wgf.app.plots`), named after the file ``OUT.h5``: ``OUT_energy.png`` (F against t, all runs),
@@ -21,7 +26,9 @@ Figures (:mod:`wgf.app.plots`), named after the file ``OUT.h5``: ``OUT_energy.pn
 own distance to the reference as a horizontal line), ``OUT_particles.png`` (one panel per width, its
 first seed, and one per Lagrangian run: the layout of the ICM review's Fig 2),
 ``OUT_particles_<run or width>.png`` (all seeds of a width on one panel; Lagrangian runs), and
-``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1). Particle plots
+``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1) and, for runs
+spanning many decades, ``OUT_decay.png`` (``F - F*`` against t, log-log, with the certificate gap and the
+fitted slope). Particle plots
 exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives in R^dx): for larger dx they are
 skipped, with a note.
 """
@@ -38,11 +45,12 @@ from typing import Any
 import numpy as np
 
 from . import plots
+from ..analysis.decay import DecayFit, certified_bracket, fit_decay
 from .cases import Case, CaseError, parse_case
 from .io import OutputReader
 from ..geometry.measure import Measure
 
-__all__ = ["RunSummary", "WidthSummary", "Summary", "summarize", "format_table", "write_figures", "report"]
+__all__ = ["RunSummary", "WidthSummary", "RunDecay", "Summary", "DECAY_MIN_SPAN", "DECAY_REFERENCE", "summarize", "format_table", "write_figures", "report"]
 
 #: Runs of these solver kinds discretise the PDE (they are the candidates for "distance to the PDE").
 PDE_SOLVERS = ("eulerian", "lagrangian")
@@ -83,6 +91,29 @@ class WidthSummary:
     pde_distances: dict[str, float] = field(default_factory=dict)
 
 
+#: Runs whose positive record times span at least this ratio get the long-time decay section and figure.
+DECAY_MIN_SPAN = 1e4
+#: What F* is in the decay section and figure.
+DECAY_REFERENCE = "F(T), each run's own last value"
+
+
+@dataclass
+class RunDecay:
+    """The long-time decay of one run: ``F - F*`` with ``F* = F(T)`` and its fitted slope.
+
+    ``t``, ``err = F - F*`` and ``gap`` (the certificate gap, NaN where not recorded; None without a
+    certificate) are the run's records, shape (T,); ``lower <= F* <= upper`` is the certified bracket
+    (:func:`wgf.analysis.decay.certified_bracket`; ``lower = -inf`` without a certificate)."""
+
+    name: str
+    fit: DecayFit
+    lower: float
+    upper: float
+    t: np.ndarray
+    err: np.ndarray
+    gap: np.ndarray | None
+
+
 @dataclass
 class Summary:
     path: Path
@@ -97,6 +128,8 @@ class Summary:
     #: ``(t, {network run: distance to the reference})`` at every snapshot time the reference shares
     by_time: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     final_time: float = math.nan
+    #: the long-time decay of the runs spanning at least DECAY_MIN_SPAN in t
+    decays: list[RunDecay] = field(default_factory=list)
 
     def slopes(self) -> list[tuple[float, float]]:
         """``(t, slope)`` of log(mean distance to the reference over seeds) against log m per snapshot
@@ -204,6 +237,7 @@ def summarize(r: OutputReader) -> Summary:
         rows.append(row)
     summary = Summary(r.path, str(attrs.get("title", "")), str(attrs.get("status", "?")), None, rows, notes, case,
                       description=case.description if case is not None else "")
+    summary.decays = [d for d in (_decay(name, r.series(name)) for name in r.runs) if d is not None]
     if case is None:
         return summary
     summary.reference = case.reference
@@ -221,6 +255,20 @@ def summarize(r: OutputReader) -> Summary:
     if any(row.solver == "network" for row in rows):
         _widths(summary, targets)
     return summary
+
+
+def _decay(name: str, s: dict[str, np.ndarray]) -> RunDecay | None:
+    """The long-time decay of a run whose records span at least :data:`DECAY_MIN_SPAN` in t (else None)."""
+    if "time" not in s or "energy" not in s:
+        return None
+    t, F = np.asarray(s["time"], float), np.asarray(s["energy"], float)
+    pos = t[(t > 0) & np.isfinite(F)]
+    if pos.size < 3 or pos[-1] < DECAY_MIN_SPAN * pos[0]:
+        return None
+    fit = fit_decay(t, F)
+    gap = np.asarray(s["certificate_gap"], float) if "certificate_gap" in s else None
+    lower, upper = certified_bracket(F, gap) if gap is not None else (-math.inf, float(np.nanmin(F)))
+    return RunDecay(name, fit, lower, upper, t, F - fit.f_star, gap)
 
 
 def _distances(r: OutputReader, summary: Summary, case: Case, pde: list[str]) -> None:
@@ -352,6 +400,15 @@ def format_table(summary: Summary) -> str:
         if slopes and ref is not None:
             lines.append(f"slope of log(mean distance to {ref}) against log m (i.i.d. sampling alone gives "
                          "-0.5): " + ", ".join(f"t = {t:.4g}: {s:.2f}" for t, s in slopes))
+    if summary.decays:
+        lines += ["", f"long-time decay of F - F* (F* = {DECAY_REFERENCE}; slope of log(F - F*) against log t, "
+                  "least squares over the records in the window [T/1000, T/10]; the certificate brackets F*):"]
+        head = ["run", "t", "F* = F(T)", "certified F* in", "window", "records", "slope"]
+        body = [[d.name, f"{_g(float(d.t[d.t > 0][0]), '.3g')}..{_g(float(d.t[-1]), '.3g')}", _g(d.fit.f_star),
+                 f"[{_g(d.lower, '.3e') if math.isfinite(d.lower) else '-'}, {_g(d.upper, '.3e')}]",
+                 f"[{d.fit.window[0]:.3g}, {d.fit.window[1]:.3g}]", str(d.fit.points), _g(d.fit.slope, ".3f")]
+                for d in summary.decays]
+        lines += _table(head, body)
     notes = list(dict.fromkeys(summary.notes))
     if notes:
         lines.append("")
@@ -388,6 +445,11 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
             curves.append((name, s["time"], s["energy"]))
     if curves:
         out.append(plots.energy_figure(curves, stem("energy"), title=summary.title))
+    if summary.decays:
+        windows = {d.fit.window for d in summary.decays}
+        out.append(plots.decay_figure([(d.name, d.t, d.err, d.gap, d.fit) for d in summary.decays], stem("decay"),
+                                      reference=DECAY_REFERENCE, window=next(iter(windows)) if len(windows) == 1
+                                      else None, title=summary.title))
     rows = {row.name: row for row in summary.rows}
     net = [row for row in summary.rows if row.solver == "network" and "m" in row.params]
     final = [(row.params["m"], row.distance) for row in net if not math.isnan(row.distance)]
