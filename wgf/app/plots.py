@@ -395,9 +395,8 @@ def decay_figure(curves: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray 
     ``curves``: ``(label, t (T,), F - F* (T,), certificate gap (T,) or None, fit)`` with ``fit`` a
     :class:`wgf.analysis.decay.DecayFit` (or None): its power law is drawn dashed over its window, with
     the slope in the legend. The gap (NaN where not recorded) is drawn dotted in the run's colour: it
-    bounds ``F - F*`` from above. ``reference`` says what F* is (it goes into the axis label and the
-    legend's title); ``window`` is shaded. Points that a log axis cannot show (t <= 0, values <= 0) are
-    left out."""
+    bounds ``F - F*`` from above. ``reference`` says what F* is (the legend's title); ``window`` is
+    shaded. Points that a log axis cannot show (t <= 0, values <= 0) are left out."""
     fig = _figure(6.6, 4.9)
     ax = fig.add_subplot()
     for i, (label, t, err, gap, fit) in enumerate(curves):
@@ -420,7 +419,7 @@ def decay_figure(curves: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray 
     if window is not None:
         ax.axvspan(window[0], window[1], color="0.9", zorder=0)
     ax.set_xlabel("t")
-    ax.set_ylabel(f"F(nu_t) - F*,  F* = {reference}")
+    ax.set_ylabel("F(nu_t) - F*")
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, title=f"F* = {reference}; fit window shaded", title_fontsize=7)

@@ -1,6 +1,6 @@
 """``wgf report OUT.h5``: the comparison table of an output file, and its figures written beside it.
 
-The text report has four parts:
+The text report has five parts:
 
 1. the case's title and description (which says what the case shows and, for reproductions that are not
    the PDE, why);
@@ -25,12 +25,11 @@ Figures (:mod:`wgf.app.plots`), named after the file ``OUT.h5``: ``OUT_energy.pn
 ``OUT_distance.png`` (distance to the reference against m, one line per snapshot time, with the grid's
 own distance to the reference as a horizontal line), ``OUT_particles.png`` (one panel per width, its
 first seed, and one per Lagrangian run: the layout of the ICM review's Fig 2),
-``OUT_particles_<run or width>.png`` (all seeds of a width on one panel; Lagrangian runs), and
+``OUT_particles_<run or width>.png`` (all seeds of a width on one panel; Lagrangian runs),
 ``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1) and, for runs
 spanning many decades, ``OUT_decay.png`` (``F - F*`` against t, log-log, with the certificate gap and the
-fitted slope). Particle plots
-exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives in R^dx): for larger dx they are
-skipped, with a note.
+fitted slope). Particle plots exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives
+in R^dx): for larger dx they are skipped, with a note.
 """
 
 from __future__ import annotations
@@ -50,7 +49,8 @@ from .cases import Case, CaseError, parse_case
 from .io import OutputReader
 from ..geometry.measure import Measure
 
-__all__ = ["RunSummary", "WidthSummary", "RunDecay", "Summary", "DECAY_MIN_SPAN", "DECAY_REFERENCE", "summarize", "format_table", "write_figures", "report"]
+__all__ = ["RunSummary", "WidthSummary", "RunDecay", "Summary", "DECAY_MIN_SPAN", "DECAY_REFERENCE", "summarize",
+           "format_table", "write_figures", "report"]
 
 #: Runs of these solver kinds discretise the PDE (they are the candidates for "distance to the PDE").
 PDE_SOLVERS = ("eulerian", "lagrangian")
@@ -401,8 +401,10 @@ def format_table(summary: Summary) -> str:
             lines.append(f"slope of log(mean distance to {ref}) against log m (i.i.d. sampling alone gives "
                          "-0.5): " + ", ".join(f"t = {t:.4g}: {s:.2f}" for t, s in slopes))
     if summary.decays:
-        lines += ["", f"long-time decay of F - F* (F* = {DECAY_REFERENCE}; slope of log(F - F*) against log t, "
-                  "least squares over the records in the window [T/1000, T/10]; the certificate brackets F*):"]
+        lines.append("")
+        lines += textwrap.wrap(f"long-time decay of F - F* (F* = {DECAY_REFERENCE}; slope of log(F - F*) against "
+                               "log t, least squares over the records in the window [T/1000, T/10]; the "
+                               "certificate brackets F*):", 100)
         head = ["run", "t", "F* = F(T)", "certified F* in", "window", "records", "slope"]
         body = [[d.name, f"{_g(float(d.t[d.t > 0][0]), '.3g')}..{_g(float(d.t[-1]), '.3g')}", _g(d.fit.f_star),
                  f"[{_g(d.lower, '.3e') if math.isfinite(d.lower) else '-'}, {_g(d.upper, '.3e')}]",
