@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from . import plots
 from ..analysis.decay import DecayFit, certified_bracket, fit_decay
+from ..geometry.measure import Measure
+from . import plots
 from .cases import Case, CaseError, parse_case
 from .io import OutputReader
-from ..geometry.measure import Measure
 
 __all__ = ["RunSummary", "WidthSummary", "RunDecay", "Summary", "DECAY_MIN_SPAN", "DECAY_REFERENCE", "summarize",
            "format_table", "write_figures", "report"]
