@@ -2,26 +2,27 @@
 
 A case states a final time T, not a number of steps, so a mistake of a few orders of magnitude (``final =
 1e300``, or a fixed network step to t = 10^7) is easy to make and, without a check, runs until it is
-killed. Before any output file is written, :func:`estimate_case` estimates for every run
+killed. Before any output file is written, :func:`estimate_case` estimates for every run (on the solver
+built anyway to check the case, then discarded)
 
-* the **steps**: ``T / h``, with ``h`` the first step the run takes, measured by taking that one step on a
-  throwaway copy of its solver (the copy built anyway to check the case, :meth:`Case.check_buildable`).
-  For a network with constant steps this is exact (``T / gamma``); for a fixed Lagrangian step it is
-  ``T / dt``; for the grid it is the step allowed by the positivity (CFL) and energy-stability bounds at
-  t = 0; for an adaptive Runge-Kutta stepper it is the starting step, which the error control then lets
-  grow (to the stepper's stability limit), so the estimate is high by the ratio of the late steps to the
-  first (about 200 for the teacher-student particles of ``solvers/teacher_student_longtime.toml``). A
-  solver may instead give its own estimate through a method ``estimate_steps(t_end) -> float`` (a
-  stepper whose steps grow as the flow settles can count them better than ``T / h``);
+* the **steps**: the solver's own estimate where it has a method ``estimate_steps(t_end) -> float`` (a
+  stepper whose steps grow as the flow settles can count them better), else ``T / h`` with ``h``
+  (:func:`step_size`): a network's next step ``next_step_size()`` (exact for constant steps:
+  ``T / gamma``), a Lagrangian solver's ``proposed_dt`` (the fixed ``dt``; for an adaptive stepper its
+  starting step, which the error control then lets grow up to the stepper's stability limit, so the
+  estimate is high: 6.9e7 steps for the particles of ``solvers/teacher_student_longtime.toml``, which
+  take about 1e5), or else the first step the solver takes, measured by taking it (the grid: the step
+  its positivity (CFL) and energy-stability bounds allow at t = 0);
 * the **atom-steps**: steps times the number of atoms the run moves (grid cells, particles or
   neurons), the unit in which a step's cost grows.
 
-A case whose total atom-steps exceed :data:`MAX_ATOM_STEPS` is refused with one line giving the estimate
-and the command-line flag that overrides the check (``wgf run --allow-long``); every bundled case passes.
-The limit is about a day of computing on the 2-core development machine at the slowest measured rate
-(about 1e5 particle-steps per second for the teacher-student particles with RK45; the grid makes about
-5e5 cell-steps per second at 162 cells, networks 1e6 to 1e7 neuron-steps per second), and far above any
-case that finishes in hours.
+A case whose total atom-steps exceed :data:`MAX_ATOM_STEPS` = 1e11 is refused with one line giving the
+estimate and the command-line flag that overrides the check (``wgf run --allow-long``); every bundled case
+passes. At the rates measured on the 2-core development machine (single-threaded: 2.4e6 neuron-steps per
+CPU second for a full-gradient network of width 1000; 3.2e5 cell- and particle-steps per CPU second for
+the 162-cell grid and the 162 RK45 particles of ``teacher_student_longtime``, 5.1e7 of them in 158 s) the
+limit is half a day of networks and about four days of grid or particles: far above any case meant to
+finish, far below ``final = 1e300``.
 """
 
 from __future__ import annotations
@@ -189,5 +190,5 @@ def check_work(estimate: WorkEstimate, allow_long: bool) -> str | None:
     if allow_long or not estimate.too_long:
         return None
     return (f"this case asks for {estimate.summary()}, above the limit of {MAX_ATOM_STEPS:.3g} cell-, particle- "
-            f"or neuron-steps (about a day of computing); reduce [time] final, or run it anyway with "
+            f"or neuron-steps (half a day to days of computing); reduce [time] final, or run it anyway with "
             f"wgf run {ALLOW_LONG_FLAG}")
