@@ -13,7 +13,8 @@ from wgf.analysis.decay import fit_decay
 from wgf.app import io, work
 from wgf.app.cases import bundled_cases, load_case, parse_case
 from wgf.app.controller import Controller
-from wgf.app.report import DECAY_MIN_SPAN, report
+from wgf.app.decay_report import DECAY_MIN_SPAN
+from wgf.app.report import report
 from wgf_toy import HOOKS, assert_same_output, toml_dumps, toy_case, write_case
 
 pytestmark = pytest.mark.usefixtures("toy_plugin")

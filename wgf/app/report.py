@@ -13,11 +13,9 @@ The text report has five parts:
    mean distance to every PDE run (Eulerian and Lagrangian), then the slope of log(mean distance to the
    reference) against log m at every snapshot time the runs share (the Monte Carlo rate of i.i.d.
    neurons is -1/2);
-4. for runs whose records span many decades of t (``t_last / t_first >= 10^4``, e.g. log-spaced records
-   to t = 10^6): the long-time decay of ``F - F*`` with ``F* = F(T)``, the run's own last value (a
-   converged reference; :mod:`wgf.analysis.decay` says why and how much it biases the slope), the
-   certified bracket of F* from the optimality certificate (``max (F - gap) <= F* <= min F``), and the
-   slope of ``log(F - F*)`` against ``log t`` fitted over the stated window ``[T / 1000, T / 10]``;
+4. for runs whose records span many decades of t (``t_last / t_first >= 10^4``): the long-time decay of
+   ``F - F*`` with ``F* = F(T)``, the certified bracket of F* and the slope of ``log(F - F*)`` against
+   ``log t`` over the window ``[T / 1000, T / 10]`` (:mod:`wgf.app.decay_report`);
 5. notes: a case without a PDE run, networks that leave the ``(alpha, beta)`` family (unequal layer steps,
    sequential layers) or start from a measure without full support, and anything not computed.
 
@@ -25,11 +23,13 @@ Figures (:mod:`wgf.app.plots`), named after the file ``OUT.h5``: ``OUT_energy.pn
 ``OUT_distance.png`` (distance to the reference against m, one line per snapshot time, with the grid's
 own distance to the reference as a horizontal line), ``OUT_particles.png`` (one panel per width, its
 first seed, and one per Lagrangian run: the layout of the ICM review's Fig 2),
-``OUT_particles_<run or width>.png`` (all seeds of a width on one panel; Lagrangian runs),
-``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1) and, for runs
-spanning many decades, ``OUT_decay.png`` (``F - F*`` against t, log-log, with the certificate gap and the
-fitted slope). Particle plots exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives
-in R^dx): for larger dx they are skipped, with a note.
+``OUT_particles_<run or width>.png`` (all seeds of a width on one panel; Lagrangian runs), and
+``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1). Classification
+cases (logistic loss) add a section on the implicit bias, the normalised margins against the F1 and F2
+max margins, with ``OUT_margin.png`` and ``OUT_predictor.png`` (:mod:`wgf.app.margin_report`); runs
+spanning many decades add ``OUT_decay.png`` (``F - F*`` against t, :mod:`wgf.app.decay_report`). Particle plots
+exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives in R^dx): for larger dx they are
+skipped, with a note.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.decay import DecayFit, certified_bracket, fit_decay
 from ..geometry.measure import Measure
 from . import plots
 from .cases import Case, CaseError, parse_case
 from .io import OutputReader
+from .decay_report import RunDecay, decay_figures, decay_lines, summarize_decays
+from .margin_report import MarginSummary, margin_figures, margin_lines, summarize_margins
 
-__all__ = ["RunSummary", "WidthSummary", "RunDecay", "Summary", "DECAY_MIN_SPAN", "DECAY_REFERENCE", "summarize",
-           "format_table", "write_figures", "report"]
+__all__ = ["RunSummary", "WidthSummary", "Summary", "summarize", "format_table", "write_figures", "report"]
 
 #: Runs of these solver kinds discretise the PDE (they are the candidates for "distance to the PDE").
 PDE_SOLVERS = ("eulerian", "lagrangian")
@@ -91,29 +91,6 @@ class WidthSummary:
     pde_distances: dict[str, float] = field(default_factory=dict)
 
 
-#: Runs whose positive record times span at least this ratio get the long-time decay section and figure.
-DECAY_MIN_SPAN = 1e4
-#: What F* is in the decay section and figure.
-DECAY_REFERENCE = "F(T), each run's own last value"
-
-
-@dataclass
-class RunDecay:
-    """The long-time decay of one run: ``F - F*`` with ``F* = F(T)`` and its fitted slope.
-
-    ``t``, ``err = F - F*`` and ``gap`` (the certificate gap, NaN where not recorded; None without a
-    certificate) are the run's records, shape (T,); ``lower <= F* <= upper`` is the certified bracket
-    (:func:`wgf.analysis.decay.certified_bracket`; ``lower = -inf`` without a certificate)."""
-
-    name: str
-    fit: DecayFit
-    lower: float
-    upper: float
-    t: np.ndarray
-    err: np.ndarray
-    gap: np.ndarray | None
-
-
 @dataclass
 class Summary:
     path: Path
@@ -128,7 +105,9 @@ class Summary:
     #: ``(t, {network run: distance to the reference})`` at every snapshot time the reference shares
     by_time: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     final_time: float = math.nan
-    #: the long-time decay of the runs spanning at least DECAY_MIN_SPAN in t
+    #: classification runs (logistic loss): margins against the max-margin references
+    margins: MarginSummary | None = None
+    #: runs spanning many decades of t: the decay of F - F* (wgf.app.decay_report)
     decays: list[RunDecay] = field(default_factory=list)
 
     def slopes(self) -> list[tuple[float, float]]:
@@ -237,7 +216,7 @@ def summarize(r: OutputReader) -> Summary:
         rows.append(row)
     summary = Summary(r.path, str(attrs.get("title", "")), str(attrs.get("status", "?")), None, rows, notes, case,
                       description=case.description if case is not None else "")
-    summary.decays = [d for d in (_decay(name, r.series(name)) for name in r.runs) if d is not None]
+    summary.decays = summarize_decays(r)
     if case is None:
         return summary
     summary.reference = case.reference
@@ -254,21 +233,8 @@ def summarize(r: OutputReader) -> Summary:
         _distances(r, summary, case, targets)
     if any(row.solver == "network" for row in rows):
         _widths(summary, targets)
+    summary.margins = summarize_margins(r, summary, _snapshot_measure)
     return summary
-
-
-def _decay(name: str, s: dict[str, np.ndarray]) -> RunDecay | None:
-    """The long-time decay of a run whose records span at least :data:`DECAY_MIN_SPAN` in t (else None)."""
-    if "time" not in s or "energy" not in s:
-        return None
-    t, F = np.asarray(s["time"], float), np.asarray(s["energy"], float)
-    pos = t[(t > 0) & np.isfinite(F)]
-    if pos.size < 3 or pos[-1] < DECAY_MIN_SPAN * pos[0]:
-        return None
-    fit = fit_decay(t, F)
-    gap = np.asarray(s["certificate_gap"], float) if "certificate_gap" in s else None
-    lower, upper = certified_bracket(F, gap) if gap is not None else (-math.inf, float(np.nanmin(F)))
-    return RunDecay(name, fit, lower, upper, t, F - fit.f_star, gap)
 
 
 def _distances(r: OutputReader, summary: Summary, case: Case, pde: list[str]) -> None:
@@ -400,18 +366,10 @@ def format_table(summary: Summary) -> str:
         if slopes and ref is not None:
             lines.append(f"slope of log(mean distance to {ref}) against log m (i.i.d. sampling alone gives "
                          "-0.5): " + ", ".join(f"t = {t:.4g}: {s:.2f}" for t, s in slopes))
-    if summary.decays:
-        lines.append("")
-        lines += textwrap.wrap(f"long-time decay of F - F* (F* = {DECAY_REFERENCE}; slope of log(F - F*) against "
-                               "log t, least squares over the records in the window [T/1000, T/10]; the "
-                               "certificate brackets F*):", 100)
-        head = ["run", "t", "F* = F(T)", "certified F* in", "window", "records", "slope"]
-        body = [[d.name, f"{_g(float(d.t[d.t > 0][0]), '.3g')}..{_g(float(d.t[-1]), '.3g')}", _g(d.fit.f_star),
-                 f"[{_g(d.lower, '.3e') if math.isfinite(d.lower) else '-'}, {_g(d.upper, '.3e')}]",
-                 f"[{d.fit.window[0]:.3g}, {d.fit.window[1]:.3g}]", str(d.fit.points), _g(d.fit.slope, ".3f")]
-                for d in summary.decays]
-        lines += _table(head, body)
-    notes = list(dict.fromkeys(summary.notes))
+    if summary.margins is not None and summary.margins.paths:
+        lines += margin_lines(summary.margins)
+    lines += decay_lines(summary.decays, _table)
+    notes = list(dict.fromkeys(summary.notes + (summary.margins.notes if summary.margins is not None else [])))
     if notes:
         lines.append("")
         for n in notes:
@@ -447,11 +405,6 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
             curves.append((name, s["time"], s["energy"]))
     if curves:
         out.append(plots.energy_figure(curves, stem("energy"), title=summary.title))
-    if summary.decays:
-        windows = {d.fit.window for d in summary.decays}
-        out.append(plots.decay_figure([(d.name, d.t, d.err, d.gap, d.fit) for d in summary.decays], stem("decay"),
-                                      reference=DECAY_REFERENCE, window=next(iter(windows)) if len(windows) == 1
-                                      else None, title=summary.title))
     rows = {row.name: row for row in summary.rows}
     net = [row for row in summary.rows if row.solver == "network" and "m" in row.params]
     final = [(row.params["m"], row.distance) for row in net if not math.isnan(row.distance)]
@@ -530,6 +483,9 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
                                             title=f"{row.name}: density of nu_t"
                                             + (" (stars: the teacher's neurons)" if marks is not None
                                                and pts.shape[1] == 3 else "")))
+    if summary.margins is not None and summary.margins.paths:
+        out += margin_figures(summary.margins, stem, summary.title, summary.reference)
+    out += decay_figures(summary.decays, stem, summary.title)
     return out
 
 
