@@ -13,7 +13,7 @@ from wgf.analysis.decay import fit_decay
 from wgf.app import io, work
 from wgf.app.cases import bundled_cases, load_case, parse_case
 from wgf.app.controller import Controller
-from wgf.app.decay_report import DECAY_MIN_SPAN
+from wgf.app.decay_report import DECAY_MIN_SPAN, summarize_decays
 from wgf.app.report import report
 from wgf_toy import HOOKS, assert_same_output, toml_dumps, toy_case, write_case
 
@@ -180,3 +180,21 @@ def test_every_bundled_case_passes_the_estimate():
         est = work.estimate_case(case, ((r, r.build().solver) for r in case.runs))
         assert work.check_work(est, allow_long=False) is None, (stem, est.summary())
         assert all(math.isfinite(r.steps) and r.steps >= 1 for r in est.runs), (stem, est.summary())
+
+
+def test_the_certified_bracket_of_a_real_run_holds_the_known_minimum(tmp_path):
+    # teacher-student with a teacher that is itself a measure on S^2: F* = 0 exactly, so the bracket
+    # max(F - gap) <= F* <= min F computed from the run's certificate must hold 0
+    doc = {"model": {"type": "teacher_student", "teacher": [[0.5, 0.3, -0.4], [-0.5, -0.45, -0.2]]},
+           "time": {"final": 1e4, "records": 40, "snapshots": 6, "spacing": "log", "first": 0.01},
+           "lagrangian": {"quadrature": "quasi_uniform", "n": 60, "stepper": "rk45"},
+           "diagnostics": {"certificate_points": 1024}}
+    p = tmp_path / "ts.h5"
+    assert run_doc(doc, p).status == "completed"
+    text, _ = report(p, figures=False)
+    with io.OutputReader(p) as r:
+        (d,) = summarize_decays(r)
+    assert d.name == "lagrangian" and math.isfinite(d.lower) and math.isfinite(d.fit.slope)
+    assert d.lower <= 0.0 <= d.upper and d.upper == d.fit.f_star
+    assert d.upper - d.lower < 1e-5  # informative: [-2.6e-6, 5.6e-8] when written, F(0) = 0.024
+    assert "lagrangian" in text.split("long-time decay of F - F*")[1]
