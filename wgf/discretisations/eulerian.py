@@ -102,7 +102,7 @@ from ..geometry.grid import Grid
 from ..geometry.measure import Measure
 from ..models.base import Model, QuadraticModel
 from .finite_volume import SCHEMES, FiniteVolumeOperator
-from .solver import Solver, StepCallback, StepReducedWarning
+from .solver import Solver, StepCallback, StepReducedWarning, probe_step_count
 from .timesteppers import (STEPPERS, ExplicitRK, StrangSplitting, get_stepper, next_step_size, rosenbrock_factor,
                            rosenbrock_step)
 
@@ -694,6 +694,14 @@ class EulerianSolver(Solver):
                 self._dt_proposed = next_step_size(step, en, self.stepper.order)
             if callback is not None and callback(self):
                 break
+
+    def estimate_steps(self, t_end: float) -> float | None:
+        """"ros2" with adaptive steps: the steps to ``t_end`` estimated by a probe to ``t + 1``
+        (:func:`~wgf.discretisations.solver.probe_step_count`; the solver is left as it was). None for the
+        other steppers (their step is bounded: ``T / dt`` estimates them)."""
+        if not self.linearly_implicit or self.dt_fixed is not None:
+            return None
+        return probe_step_count(self, t_end, lambda: self._dt_proposed)
 
     def _new_jacobian(self, m: np.ndarray, h: float) -> None:
         self._jac_state = m.copy()

@@ -64,7 +64,7 @@ import numpy as np
 from .._validate import check_bool, check_choice, check_real
 from ..geometry.measure import Measure
 from ..models.base import Model, QuadraticModel
-from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
+from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance, probe_step_count
 from .timesteppers import (STEPPERS, ExplicitRK, finite_difference_jacobian, get_stepper, next_step_size,
                            rk_step, rosenbrock_factor, rosenbrock_step)
 
@@ -419,6 +419,14 @@ class LagrangianSolver(Solver):
         if keep:
             self._lu, self._jac_dt = lu, h
         return lu
+
+    def estimate_steps(self, t_end: float) -> float | None:
+        """"ros2": the steps to ``t_end`` estimated by a probe to ``t + 1``
+        (:func:`~wgf.discretisations.solver.probe_step_count`; the solver is left as it was). None for the
+        other steppers."""
+        if not self.implicit:
+            return None
+        return probe_step_count(self, t_end, lambda: self.proposed_dt)
 
     def _new_jacobian(self, h: float) -> None:
         self._jac_state = self._y.copy()
