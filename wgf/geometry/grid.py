@@ -222,18 +222,23 @@ class Grid:
     _SEGMENT_CHUNK = 1 << 14
 
     def _fan_quadrature(self, order: int):
-        """The S^3 cell quadrature in chunks of face segments: (nodes, weights, cells) per chunk."""
+        """The S^3 cell quadrature in chunks of face segments: (nodes, weights, cells) per chunk; the
+        tetrahedron ``(p_j, f, v_a, v_b)`` is the mirror image of ``(p_i, f, v_a, v_b)`` in the bisector of
+        ``p_i, p_j`` (which fixes the face), so its nodes are the reflected ones and its weights the same."""
         order = int(order)
         if order < 1:
             raise ValueError(f"order must be a positive integer, got {order}")
         seg, V = self.face_segments, self.voronoi_vertices
         for s in range(0, seg.shape[0], self._SEGMENT_CHUNK):
             f, a, b = (seg[s:s + self._SEGMENT_CHUNK, k] for k in range(3))
-            for side in (0, 1):
-                cells = self.edges[f, side]
-                tets = np.stack([self.points[cells], self.face_points[f], V[a], V[b]], axis=1)
-                x, w = radial_simplex_rule(tets, order)
-                yield x.reshape(-1, 4), w.reshape(-1), np.repeat(cells, w.shape[1])
+            i, j = self.edges[f, 0], self.edges[f, 1]
+            x, w = radial_simplex_rule(np.stack([self.points[i], self.face_points[f], V[a], V[b]], axis=1), order)
+            yield x.reshape(-1, 4), w.reshape(-1), np.repeat(i, w.shape[1])
+            # the j-side tetrahedron is the mirror image in the face's bisector (same weights)
+            u = self.points[i] - self.points[j]
+            u /= np.linalg.norm(u, axis=1)[:, None]
+            x = x - 2.0 * np.einsum("tqk,tk->tq", x, u)[:, :, None] * u[:, None, :]
+            yield x.reshape(-1, 4), w.reshape(-1), np.repeat(j, w.shape[1])
 
     def integrate(self, f: Callable[[np.ndarray], np.ndarray], order: int = 4) -> np.ndarray:
         """Cell integrals ``int_{V_i} f dA``, shape (n,), of a function ``f(points (N, d+1)) -> (N,)``
