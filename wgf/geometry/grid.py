@@ -241,18 +241,26 @@ class Grid:
             yield x.reshape(-1, 4), w.reshape(-1), np.repeat(j, w.shape[1])
 
     def integrate(self, f: Callable[[np.ndarray], np.ndarray], order: int = 4) -> np.ndarray:
-        """Cell integrals ``int_{V_i} f dA``, shape (n,), of a function ``f(points (N, d+1)) -> (N,)``
-        (on S^3 called once per chunk of nodes)."""
+        """Cell integrals ``int_{V_i} f dA`` of a function ``f(points (N, d+1)) -> (N,)``, shape (n,), or of
+        several at once, ``f(points) -> (N, k)``, shape (n, k) (on S^3 ``f`` is called once per chunk of
+        nodes)."""
         if self.dim == 3 and self.face_segments is not None:
             chunks = self._fan_quadrature(order)
         else:
             chunks = [self.quadrature(order)]
-        out = np.zeros(self.size)
+        out = None
         for nodes, weights, cells in chunks:
             vals = np.asarray(f(nodes), dtype=np.float64)
-            if vals.shape != weights.shape:
-                raise ValueError(f"f must return one value per point, shape {weights.shape}, got {vals.shape}")
-            out += np.bincount(cells, weights=weights * vals, minlength=self.size)
+            if vals.shape[:1] != weights.shape or vals.ndim > 2:
+                raise ValueError(f"f must return one value (or one row) per point, {weights.shape[0]} of them, "
+                                 f"got shape {vals.shape}")
+            if out is None:
+                out = np.zeros((self.size,) + vals.shape[1:])
+            if vals.ndim == 1:
+                out += np.bincount(cells, weights=weights * vals, minlength=self.size)
+            else:
+                for k in range(vals.shape[1]):
+                    out[:, k] += np.bincount(cells, weights=weights * vals[:, k], minlength=self.size)
         return out
 
     def cell_averages(self, f: Callable[[np.ndarray], np.ndarray], order: int = 4) -> np.ndarray:
