@@ -19,7 +19,10 @@ spherical triangles ``(generator, v_a, v_b)`` over the cell's Voronoi edges, eac
 collapsed (Duffy) tensor Gauss rule on the flat triangle mapped radially to the sphere with its exact
 Jacobian ``(n . x) / |x|^3`` (``n`` the unit normal of the flat triangle); on S^3, the fan of spherical
 tetrahedra ``(generator, face centre, v_a, v_b)`` over the boundary segments of the cell's faces, by the
-rule of :mod:`wgf.geometry.spherical_simplices` (the same radial map, Jacobian ``(n . x) / |x|^4``).
+conical product (Gauss–Jacobi) rule of :mod:`wgf.geometry.spherical_simplices` (the same radial map,
+Jacobian ``(n . x) / |x|^4``). The S^2 branch keeps its Gauss–Legendre collapsed rule: the conical rule
+is exact for constants at every order but, at 4 points per direction on the 12-cell grid, less accurate
+(1.5e-6 against below 1e-6 relative).
 """
 
 from __future__ import annotations
