@@ -18,7 +18,9 @@ and S^2, so the finite-volume operator and the Eulerian solver take it unchanged
   spherical triangles ``(g, v_s, v_{s+1})`` (``g`` the normalised vertex mean), each from the
   Van Oosterom–Strackee formula ``tan(E/2) = |det(n, a, b, c)| / (1 + a.b + b.c + c.a)``
   (``n`` the unit normal of the bisector), exact to round-off. The face point is the normalised
-  area-weighted mean of the fan triangles' centres (the face centroid to ``O(h^3)``).
+  area-weighted mean of the fan triangles' normalised vertex means (an approximation of the face
+  centroid, the point where MUSCL reconstructs). Co-spherical generators (e.g. a symmetric set) give
+  several tetrahedra with one circumcentre and faces of zero area, which are dropped.
 * *Cells.* Each cell is the union of the spherical tetrahedra ``(p_i, f, v_s, v_{s+1})`` over its faces
   ``f`` and their boundary segments (the cell is star-shaped about its generator), which tile S^3 exactly.
   Each is the radial image of the flat tetrahedron with these vertices, integrated by the conical product
@@ -28,7 +30,9 @@ and S^2, so the finite-volume operator and the Eulerian solver take it unchanged
   relative errors of the sum with ``q = 4`` are ``6e-11`` at 989 cells and ``2e-13`` at 8084
   (tests/geometry/test_voronoi_s3.py).
 
-**Generators.** :func:`hopf_points` is a Hopf-fibration set in the spirit of Yershova et al. (2010):
+**Generators.** :func:`hopf_points` is a Hopf-fibration set in the spirit of A. Yershova, S. Jain,
+S. M. LaValle and J. C. Mitchell, "Generating uniform incremental grids on SO(3) using the Hopf
+fibration", Int. J. Robotics Research 29 (2010):
 the base S^2 sampled by a Fibonacci spiral, each fibre (a great circle over a base point) by equally
 spaced phases with a per-fibre shift that avoids co-spherical configurations, with base and fibre
 spacings matched so that cells are isotropic; optional Lloyd iterations move each generator to its cell's
