@@ -238,6 +238,19 @@ def test_a_cospherical_configuration_the_24_cell():
     assert np.allclose(g.centre_distances, math.pi / 3)
 
 
+def test_compiled_faces_against_numpy(random_grid):
+    # the compiled loop over faces and its NumPy reference build the same grid (the 24-cell: degenerate rings)
+    P24 = np.array([v for v in itertools.product([1.0, -1.0, 0.0], repeat=4) if np.count_nonzero(v) == 2])
+    for P in (hopf_points(500), random_grid.points, P24 / np.sqrt(2.0)):
+        a, b = s3_voronoi_grid(P), s3_voronoi_grid(P, backend="numpy")
+        assert np.array_equal(a.edges, b.edges) and np.array_equal(a.face_segments, b.face_segments)
+        assert np.allclose(a.edge_lengths, b.edge_lengths, rtol=1e-13, atol=1e-15)   # some faces ~1e-8
+        assert np.allclose(a.face_points, b.face_points, rtol=0, atol=1e-12)
+        assert np.allclose(a.volumes, b.volumes, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="backend"):
+        s3_voronoi_grid(P24, backend="cuda")
+
+
 def test_lloyd_moves_towards_a_centroidal_mesh():
     g0, g2 = hopf_grid(500), hopf_grid(500, lloyd=2)
     assert g2.quality()["centroid_offset"] < 0.5 * g0.quality()["centroid_offset"]

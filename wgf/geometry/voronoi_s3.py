@@ -44,12 +44,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit, prange
 
 from .grid import Grid
-from .spherical_simplices import generalised_cross, great_sphere_triangle_areas, voronoi_fan_moments
+from .spherical_simplices import _det3, generalised_cross, great_sphere_triangle_areas, voronoi_fan_moments
 from .sphere import fibonacci_sphere, geodesic_distance, normalize
 
-__all__ = ["hopf_points", "s3_voronoi_grid", "hopf_grid", "VOLUME_ORDER"]
+__all__ = ["hopf_points", "s3_voronoi_grid", "hopf_grid", "face_polygons_numpy", "VOLUME_ORDER"]
 
 #: Points per direction of the cell-volume quadrature (:func:`~wgf.geometry.spherical_simplices.fan_moments`).
 VOLUME_ORDER = 4
@@ -85,7 +86,125 @@ def hopf_points(cells: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the mesh
-def s3_voronoi_grid(points: np.ndarray, name: str = "s3_voronoi", volume_order: int = VOLUME_ORDER) -> Grid:
+def face_polygons_numpy(P, cc, edges, starts, inc_tet):
+    """The Voronoi faces from the rings of tetrahedra around the Delaunay edges (NumPy reference).
+
+    Parameters
+    ----------
+    P : ndarray, shape (n, 4)
+        Generators.
+    cc : ndarray, shape (T, 4)
+        Circumcentres of the tetrahedra (the Voronoi vertices).
+    edges : ndarray of int, shape (E, 2)
+    starts : ndarray of int, shape (E,)
+        Where each edge's incidences begin in ``inc_tet``.
+    inc_tet : ndarray of int, shape (6T,)
+        The tetrahedra around each edge, grouped by edge (in any order within a group).
+
+    Returns
+    -------
+    ring : ndarray of int, shape (6T,)
+        ``inc_tet`` with each group in cyclic order around its edge (increasing angle in the tangent
+        plane of the bisector 2-sphere at the vertex mean ``g``).
+    areas : ndarray, shape (E,)
+        Face areas: the fan of triangles ``(g, v_s, v_{s+1})``.
+    centre : ndarray, shape (E, 4)
+        Sum over the fan of triangle area times its normalised vertex mean (not normalised).
+    g : ndarray, shape (E, 4)
+        The normalised vertex means.
+    """
+    E, M = edges.shape[0], inc_tet.shape[0]
+    inc_edge = np.repeat(np.arange(E), np.diff(np.r_[starts, M]))
+    v = cc[inc_tet]
+    nrm = normalize(P[edges[:, 0]] - P[edges[:, 1]])                        # bisector normals (E, 4)
+    g = np.add.reduceat(v, starts, axis=0)
+    g -= np.sum(g * nrm, axis=1)[:, None] * nrm
+    g = normalize(g)
+    # tangent frame of the bisector 2-sphere at g: r0 from the first vertex, r1 = n x g x r0
+    r0 = v[starts] - np.sum(v[starts] * g, axis=1)[:, None] * g
+    r0 -= np.sum(r0 * nrm, axis=1)[:, None] * nrm
+    r0_norm = np.linalg.norm(r0, axis=1)
+    r0 /= np.where(r0_norm > 0, r0_norm, 1.0)[:, None]
+    r1 = generalised_cross(np.stack([nrm, g, r0], axis=1))
+    ang = np.arctan2(np.sum(v * r1[inc_edge], axis=1), np.sum(v * r0[inc_edge], axis=1))
+    order = np.lexsort((ang, inc_edge))
+    ring = inc_tet[order]
+    v = v[order]
+    nxt = np.arange(M) + 1
+    nxt[np.r_[starts[1:], M] - 1] = starts
+    A, B, C = g[inc_edge], v, v[nxt]
+    tri = great_sphere_triangle_areas(nrm[inc_edge], A, B, C, backend="numpy")
+    areas = np.bincount(inc_edge, weights=tri, minlength=E)
+    tc = normalize(A + B + C) * tri[:, None]
+    centre = np.stack([np.bincount(inc_edge, weights=tc[:, k], minlength=E) for k in range(4)], axis=1)
+    return ring, areas, centre, g
+
+
+@njit(cache=True, parallel=True)
+def _face_polygons_kernel(P, cc, edges, offsets, inc_tet, ring, areas, centre, gout):  # pragma: no cover
+    E = edges.shape[0]
+    for e in prange(E):
+        k0, k1 = offsets[e], offsets[e + 1]
+        m = k1 - k0
+        u = P[edges[e, 0]] - P[edges[e, 1]]
+        u /= np.sqrt(np.sum(u * u))
+        g = np.zeros(4)
+        for k in range(k0, k1):
+            g += cc[inc_tet[k]]
+        g -= np.sum(g * u) * u
+        g /= np.sqrt(np.sum(g * g))
+        v0 = cc[inc_tet[k0]]
+        r0 = v0 - np.sum(v0 * g) * g
+        r0 -= np.sum(r0 * u) * u
+        nr = np.sqrt(np.sum(r0 * r0))
+        if nr > 0.0:
+            r0 /= nr
+        r1 = np.empty(4)
+        r1[0] = _det3(u[1], u[2], u[3], g[1], g[2], g[3], r0[1], r0[2], r0[3])
+        r1[1] = -_det3(u[0], u[2], u[3], g[0], g[2], g[3], r0[0], r0[2], r0[3])
+        r1[2] = _det3(u[0], u[1], u[3], g[0], g[1], g[3], r0[0], r0[1], r0[3])
+        r1[3] = -_det3(u[0], u[1], u[2], g[0], g[1], g[2], r0[0], r0[1], r0[2])
+        ang = np.empty(m)
+        for k in range(m):
+            v = cc[inc_tet[k0 + k]]
+            ang[k] = np.arctan2(np.sum(v * r1), np.sum(v * r0))
+        idx = np.argsort(ang, kind="mergesort")
+        for k in range(m):
+            ring[k0 + k] = inc_tet[k0 + idx[k]]
+        area = 0.0
+        c = np.zeros(4)
+        for k in range(m):
+            b = cc[ring[k0 + k]]
+            d = cc[ring[k0 + (k + 1) % m]]
+            det = (u[0] * _det3(g[1], g[2], g[3], b[1], b[2], b[3], d[1], d[2], d[3])
+                   - u[1] * _det3(g[0], g[2], g[3], b[0], b[2], b[3], d[0], d[2], d[3])
+                   + u[2] * _det3(g[0], g[1], g[3], b[0], b[1], b[3], d[0], d[1], d[3])
+                   - u[3] * _det3(g[0], g[1], g[2], b[0], b[1], b[2], d[0], d[1], d[2]))
+            tri = 2.0 * np.arctan2(abs(det), 1.0 + np.sum(g * b) + np.sum(b * d) + np.sum(d * g))
+            s = g + b + d
+            s *= tri / np.sqrt(np.sum(s * s))
+            c += s
+            area += tri
+        areas[e] = area
+        centre[e] = c
+        gout[e] = g
+
+
+def _face_polygons_compiled(P, cc, edges, starts, inc_tet):
+    """:func:`face_polygons_numpy` by a compiled loop over faces (parallel; each face its own sequential
+    sums, so the result does not depend on the thread count), without the (6T, 4) temporaries."""
+    E = edges.shape[0]
+    offsets = np.r_[starts, inc_tet.shape[0]].astype(np.int64)
+    ring = np.empty_like(inc_tet)
+    areas = np.empty(E)
+    centre = np.empty((E, 4))
+    g = np.empty((E, 4))
+    _face_polygons_kernel(P, cc, edges, offsets, inc_tet, ring, areas, centre, g)
+    return ring, areas, centre, g
+
+
+def s3_voronoi_grid(points: np.ndarray, name: str = "s3_voronoi", volume_order: int = VOLUME_ORDER,
+                    backend: str = "numba") -> Grid:
     """The Voronoi grid of S^3 generated by ``points``.
 
     Parameters
@@ -96,6 +215,9 @@ def s3_voronoi_grid(points: np.ndarray, name: str = "s3_voronoi", volume_order: 
     name : str
     volume_order : int
         Points per direction of the cell-volume quadrature.
+    backend : {"numba", "numpy"}
+        The face polygons by a compiled loop over faces or by its NumPy reference
+        (:func:`face_polygons_numpy`, for tests).
 
     Returns
     -------
@@ -105,6 +227,8 @@ def s3_voronoi_grid(points: np.ndarray, name: str = "s3_voronoi", volume_order: 
     """
     from scipy.spatial import ConvexHull
 
+    if backend not in ("numba", "numpy"):
+        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
     P = np.asarray(points, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] != 4 or P.shape[0] < 5 or not np.all(np.isfinite(P)):
         raise ValueError(f"points must be a finite array of shape (n, 4) with n >= 5, got shape {P.shape}")
@@ -132,33 +256,14 @@ def s3_voronoi_grid(points: np.ndarray, name: str = "s3_voronoi", volume_order: 
     edges = np.stack([key[starts] // n, key[starts] % n], axis=1)
     counts = np.diff(np.r_[starts, key.size])
     inc_edge = np.repeat(np.arange(E), counts)
-    v = cc[inc_tet]                                                       # (6T, 4) face vertices
-    nrm = normalize(P[edges[:, 0]] - P[edges[:, 1]])                        # bisector normals (E, 4)
-    g = np.add.reduceat(v, starts, axis=0)
-    g -= np.sum(g * nrm, axis=1)[:, None] * nrm
-    g = normalize(g)                                                       # vertex mean on the bisector
-    # tangent frame of the bisector 2-sphere at g: r0 from the first vertex, r1 = n x g x r0
-    r0 = v[starts] - np.sum(v[starts] * g, axis=1)[:, None] * g
-    r0 -= np.sum(r0 * nrm, axis=1)[:, None] * nrm
-    r0_norm = np.linalg.norm(r0, axis=1)
-    r0 /= np.where(r0_norm > 0, r0_norm, 1.0)[:, None]
-    r1 = generalised_cross(np.stack([nrm, g, r0], axis=1))
-    ang = np.arctan2(np.sum(v * r1[inc_edge], axis=1), np.sum(v * r0[inc_edge], axis=1))
-    order = np.lexsort((ang, inc_edge))
-    inc_tet = inc_tet[order]
-    v = v[order]
-    # consecutive vertices around each face: the boundary segments
+    if backend == "numba":
+        ring, areas, centre, g = _face_polygons_compiled(P, cc, edges, starts, inc_tet)
+    else:
+        ring, areas, centre, g = face_polygons_numpy(P, cc, edges, starts, inc_tet)
+    inc_tet = ring
     nxt = np.arange(key.size) + 1
     last = np.r_[starts[1:], key.size] - 1
     nxt[last] = starts
-    A = g[inc_edge]
-    Bv, Cv = v, v[nxt]
-    tri = great_sphere_triangle_areas(nrm[inc_edge], A, Bv, Cv)
-    areas = np.bincount(inc_edge, weights=tri, minlength=E)
-    centre = np.zeros((E, 4))
-    tc = normalize(A + Bv + Cv) * tri[:, None]
-    for k in range(4):
-        centre[:, k] = np.bincount(inc_edge, weights=tc[:, k], minlength=E)
     dist = geodesic_distance(P[edges[:, 0]], P[edges[:, 1]])
     keep = areas > 1e-12 * dist**2
     faces = np.where(keep[:, None], centre, g)
