@@ -21,6 +21,7 @@ and S^2, so the finite-volume operator and the Eulerian solver take it unchanged
   area-weighted mean of the fan triangles' normalised vertex means (an approximation of the face
   centroid, the point where MUSCL reconstructs). Co-spherical generators (e.g. a symmetric set) give
   several tetrahedra with one circumcentre and faces of zero area, which are dropped.
+  All of this is one compiled loop over the faces (:func:`face_polygons_numpy` is its NumPy reference).
 * *Cells.* Each cell is the union of the spherical tetrahedra ``(p_i, f, v_s, v_{s+1})`` over its faces
   ``f`` and their boundary segments (the cell is star-shaped about its generator), which tile S^3 exactly.
   Each is the radial image of the flat tetrahedron with these vertices, integrated by the conical product
