@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["conical_product_rule", "generalised_cross", "radial_simplex_rule", "fan_moments", "fan_moments_numpy", "voronoi_fan_moments",
-           "great_sphere_triangle_areas"]
+__all__ = ["conical_product_rule", "generalised_cross", "radial_simplex_rule", "fan_moments", "fan_moments_numpy",
+           "voronoi_fan_moments", "great_sphere_triangle_areas"]
 
 #: Boundary segments per chunk in :func:`voronoi_fan_moments` (bounds its temporary memory).
 SEGMENT_CHUNK = 1 << 18
