@@ -1,7 +1,7 @@
 """wgf: Wasserstein–Fisher–Rao gradient flows of convex functionals over nonnegative measures on S^d.
 
 The public namespace is flat: ``wgf.Measure``, ``wgf.TeacherStudent``, ``wgf.EulerianSolver``,
-``wgf.icosahedral_grid``... The modules live in subpackages, one per layer; a module imports only from
+``wgf.icosahedral_grid``, ``wgf.hopf_grid``... The modules live in subpackages, one per layer; a module imports only from
 its own layer or the ones before it (``tests/test_layers.py`` checks this):
 
 1. ``wgf._validate``, ``wgf._parallel`` -- private argument checks and threading helpers;
@@ -33,6 +33,7 @@ from .discretisations.network import NetworkTrainer, initial_weights
 from .discretisations.solver import BlowUp, StepReducedWarning
 from .geometry.grid import Grid, circle_grid, icosahedral_grid
 from .geometry.measure import Measure
+from .geometry.voronoi_s3 import hopf_grid, s3_voronoi_grid
 from .models import (
     EmpiricalReLU,
     LinearPotential,
@@ -73,6 +74,8 @@ __all__ = [
     "Grid",
     "circle_grid",
     "icosahedral_grid",
+    "hopf_grid",
+    "s3_voronoi_grid",
     "discretisations",
     "EulerianSolver",
     "LagrangianSolver",

@@ -1,4 +1,4 @@
-r"""The Eulerian grid solver: finite volumes for the Wasserstein–Fisher–Rao flow on S^1 and S^2.
+r"""The Eulerian grid solver: finite volumes for the Wasserstein–Fisher–Rao flow on S^1, S^2 and S^3.
 
 The state is the vector of cell masses ``m`` on a fixed :class:`~wgf.geometry.grid.Grid`; the measure is
 ``nu = sum_i m_i delta_{eta_i}`` (``eta_i`` the generators), the potential ``J_i = J(eta_i | nu)`` comes from

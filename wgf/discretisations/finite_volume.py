@@ -19,6 +19,13 @@ mass flows down J). ``F_ij = -F_ji`` exactly in floating point, so transport con
   every face value of cell i within ``[max(0, min_{j ~ i} rho_j, rho_i), min(max_{j~i} rho_j, 2 rho_i)]``
   (on S^1 this is the MC limiter, and the cap ``2 rho_i`` is implied).
 
+The operator sees only the weighted graph, so it is the same on S^1, S^2 and the Voronoi grids of S^3
+(:mod:`wgf.geometry.voronoi_s3`). The MUSCL reconstruction generalises unchanged: the least-squares
+gradient lives in the d-dimensional tangent space at ``eta_i``, written in R^{d+1} (the ``eta_i eta_i^T``
+term below only removes the normal direction), and needs neighbour offsets spanning it, which a bounded
+Voronoi cell always has (its at least d + 1 faces have normals spanning the tangent space). Its measured
+order on S^3 is in tests/discretisations/test_eulerian_s3.py and benchmarks/README.md.
+
 **Positivity (CFL).** One forward-Euler step gives
 ``m_i' >= m_i (1 - dt (r_i + alpha max(J_i, 0)))`` with ``r_i = (sum_{J_i > J_j} F_ij) / m_i`` the outflow
 rate (inflows are nonnegative because face values are), so masses stay positive, by a factor at least
