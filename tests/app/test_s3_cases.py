@@ -96,7 +96,7 @@ def test_s3_case_runs_through_the_command_line_and_reads_back(name, loss, tmp_pa
     rc, text, err = run_main(["report", str(out)])
     assert rc == 0, err
     assert "no particle plots" not in text
-    for suffix in ("neurons", "lines", "predictor", "energy", "distance"):
+    for suffix in ("neurons", "lines", "predictor_map", "energy", "distance"):
         png(tmp_path / f"{name}_{suffix}.png")
 
 
@@ -137,7 +137,7 @@ def test_s3_figures_on_synthetic_measures(tmp_path):
     assert x1 - x0 == pytest.approx(y1 - y0) and x0 < X[:, 0].min() and X[:, 1].max() < y1
     gx, gy = np.linspace(x0, x1, 40), np.linspace(y0, y1, 30)
     H = 0.5 - np.hypot(*np.meshgrid(gx, gy))
-    png(plots.predictor_figure([("a", H), ("b", -H)], (gx, gy), tmp_path / "p.png", X, y))
-    png(plots.predictor_figure([("a", H)], (gx, gy), tmp_path / "p2.png", X, X[:, 0], classification=False))
+    png(plots.predictor_panels_figure([("a", H), ("b", -H)], (gx, gy), tmp_path / "p.png", X, y))
+    png(plots.predictor_panels_figure([("a", H)], (gx, gy), tmp_path / "p2.png", X, X[:, 0], classification=False))
     with pytest.raises(ValueError, match="shape"):
-        plots.predictor_figure([("a", H.T)], (gx, gy), tmp_path / "p3.png", X, y)
+        plots.predictor_panels_figure([("a", H.T)], (gx, gy), tmp_path / "p3.png", X, y)
