@@ -129,11 +129,15 @@ def main(argv=None):
     slopes = {}
     for key, pts in series.items():
         h, err = np.array(pts).T
-        slopes[key] = {f"levels {levels[0]}..{levels[-1]}": fitted_slope(h, err),
-                       **({f"levels {levels[1]}..{levels[-1]}": fitted_slope(h[1:], err[1:])} if len(h) > 3 else {}),
-                       "local": [round(float(s), 3) for s in np.diff(np.log(err)) / np.diff(np.log(h))]}
-    worst = max(max(v for k, v in q.items() if k.startswith("L1 |order 6")) / min(
-        r["L1 error"] for r in rows if r["level"] == q["level"] and r["mesh"] == q["mesh"]) for q in quad)
+        fit = {f"levels {levels[0]}..{levels[-1]}": fitted_slope(h, err)}
+        if len(h) > 3:
+            fit[f"levels {levels[1]}..{levels[-1]}"] = fitted_slope(h[1:], err[1:])
+        fit["local"] = [round(float(s), 3) for s in np.diff(np.log(err)) / np.diff(np.log(h))]
+        slopes[key] = fit
+
+    def smallest_error(q):
+        return min(r["L1 error"] for r in rows if r["level"] == q["level"] and r["mesh"] == q["mesh"])
+    worst = max(q[f"L1 |order 6 - order {QUADRATURE_ORDER}|"] / smallest_error(q) for q in quad)
     meta = {"direction e": [float(x) for x in e], "angles to the icosahedron's symmetries (degrees)":
             symmetry_angles(e), "T": T, "quadrature order": QUADRATURE_ORDER, "fitted orders": slopes,
             "quadrature": quad, "largest order-6 quadrature difference / scheme error": worst}

@@ -418,8 +418,8 @@ def _input_plane_figures(r: OutputReader, summary: Summary, panels: list[tuple[s
     gx, gy = np.linspace(x0, x1, PREDICTOR_GRID), np.linspace(y0, y1, PREDICTOR_GRID)
     G = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
     H = [(t, model.predict(m, G).reshape(gy.size, gx.size)) for t, m in measures]
-    out.append(plots.predictor_panels_figure(H, (gx, gy), stem("predictor_map"), model.X, model.y, classification,
-                                      title=title))
+    out.append(plots.predictor_panels_figure(H, (gx, gy), stem("predictor_map"), model.X, model.y,
+                                             classification, title=title))
     return out
 
 
