@@ -15,6 +15,8 @@ least 5 degrees from every one of the icosahedron's 15 mirror planes (a random d
   of ``benchmarks.rates``; MUSCL also at 0.125 and 0.0625, where the time error is negligible, to separate
   the spatial error from the time error), on the plain icosahedral mesh and after 4 Lloyd iterations
   (courant 0.25 and 0.0625).
+* Mesh: the generators' offset from their cells' centroids (``Grid.quality``) and where the line of
+  centres crosses each face, relative to the face length (:func:`face_offsets`), per level.
 * Limiter: the MUSCL solution recomputed with the unlimited reconstruction (the operator's own
   least-squares face increments with the Barth–Jespersen factor set to 1), to measure what the limiter costs.
 
@@ -34,6 +36,7 @@ from benchmarks._harness import fitted_slope, parse_args, write_results
 from wgf.analysis.exact import linear_flow_masses
 from wgf.discretisations.eulerian import EulerianSolver
 from wgf.geometry.grid import icosahedral_grid, icosahedron_vertices
+from wgf.geometry.sphere import geodesic_distance, normalize
 from wgf.models import LinearPotential
 
 #: The stated random direction e (numpy default_rng(2027), normalised).
@@ -70,6 +73,15 @@ def symmetry_angles(e: np.ndarray) -> dict[str, float]:
         return float(np.degrees(np.arccos(np.clip(np.abs(axes @ e).max(), -1.0, 1.0))))
     return {"5-fold axis": axis_angle(v), "3-fold axis": axis_angle(faces), "2-fold axis": axis_angle(mids),
             "mirror plane": float(np.degrees(np.arcsin(np.abs(mids @ e).min())))}
+
+
+def face_offsets(grid) -> tuple[float, float]:
+    """Where the line of centres crosses each face, against the face's centre: the largest and the mean
+    of ``d(mid_ij, f_ij) / l_ij`` over the faces, with ``mid_ij`` the geodesic midpoint of the two generators
+    (on the face, which bisects them) and ``f_ij`` the midpoint of the Voronoi edge."""
+    mid = normalize(grid.points[grid.edges[:, 0]] + grid.points[grid.edges[:, 1]])
+    off = geodesic_distance(mid, grid.face_points) / grid.edge_lengths
+    return float(off.max()), float(off.mean())
 
 
 def _unlimited(op):
@@ -112,7 +124,10 @@ def main(argv=None):
             g = icosahedral_grid(level, lloyd=lloyd)
             mesh = f"lloyd {lloyd}" if lloyd else "icosahedral"
             exact = linear_flow_masses(g, T, e, order=QUADRATURE_ORDER)
-            q = {"mesh": mesh, "level": level, "cells": g.size, "total mass": float(exact.sum())}
+            fmax, fmean = face_offsets(g)
+            q = {"mesh": mesh, "level": level, "cells": g.size, "total mass": float(exact.sum()),
+                 "centroid offset / h": g.quality()["centroid_offset"], "face crossing offset max": fmax,
+                 "face crossing offset mean": fmean}
             for p in (2, 4, 6):
                 q[f"L1 |order {p} - order {QUADRATURE_ORDER}|"] = float(
                     np.abs(linear_flow_masses(g, T, e, order=p) - exact).sum())
