@@ -4,7 +4,8 @@ of the teacher–student WFR flow on S^2 approach each other as both are refined
 Both start from the same quadrature of the uniform nu_0 (the particles are the grid's cells), so the gap
 at time T is the sum of the two discretisation errors. The Lagrangian error comes from that quadrature
 and from RK4 at a small fixed step only; the grid adds its finite-volume error, of order 1 (upwind) or
-about 2 (MUSCL) in h (measured on exact solutions in tests/test_finite_volume.py). The gap must therefore
+1.8 (MUSCL at dt = h/4; 1.6 for its spatial part alone) in h (measured on exact solutions in
+tests/discretisations/test_finite_volume.py and benchmarks/muscl_order_s2.py). The gap must therefore
 shrink at least at the grid's order: fitted slopes of log(gap) against log(h) over 4 levels.
 """
 

@@ -18,6 +18,18 @@ Each function takes plain arrays and writes one PNG file; :mod:`wgf.app.report` 
   share of weight near the F1 support against t, and the final predictors beside the max-margin ones.
 - :func:`decay_figure`: ``F - F*`` against t on log-log axes for runs spanning many decades, with the
   optimality certificate's gap (an upper bound on ``F - F*``) and the power law fitted over a window.
+
+Two-dimensional inputs with a bias (neurons ``eta = (a, b)``, ``b = (b1, b2, b0)`` acting on ``[x; 1]``, so
+nu lives on S^3), one panel per measure:
+
+- :func:`neuron_points_figure`: every atom at ``|a| b`` in R^3 (the position of :func:`particle_positions`,
+  on the same tanh radial scale), coloured by the sign of a, with the sphere ``|a| |b| = 1`` drawn as three
+  great circles;
+- :func:`neuron_lines_figure`: every atom as its line ``b1 x1 + b2 x2 + b0 = 0`` in the input plane (where
+  its ReLU kinks), coloured by the sign of a, opacity and width growing with its weight ``m |a| |b|`` in
+  the predictor, with the training points;
+- :func:`predictor_panels_figure`: the predictor ``h(x)`` over the input plane, its zero level (the
+  decision boundary) in black, with the training points.
 """
 
 from __future__ import annotations
@@ -30,14 +42,15 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 __all__ = ["energy_figure", "particle_figure", "particle_panels", "density_figure", "distance_figure",
            "margin_figure", "predictor_figure", "decay_figure",
-           "particle_positions", "sphere_cell_polygons", "map_coordinates"]
+           "particle_positions", "sphere_cell_polygons", "map_coordinates", "input_window", "neuron_lines",
+           "neuron_points_figure", "neuron_lines_figure", "predictor_panels_figure"]
 
 POSITIVE = "tab:red"
 NEGATIVE = "tab:blue"
@@ -468,6 +481,192 @@ def predictor_figure(grid: np.ndarray, predictors: Sequence[tuple[str, np.ndarra
     ax.legend(fontsize=7)
     _title(ax, title + (": decision boundaries h = 0" if shape is not None else ": predictors"))
     fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- inputs in R^2
+Panel = tuple[str, np.ndarray, np.ndarray]
+
+
+def input_window(X: np.ndarray, pad: float = 0.15) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A square window ``((x_lo, x_hi), (y_lo, y_hi))`` around the inputs X (n, 2), ``pad`` of its half
+    side added on every side."""
+    X = np.asarray(X, float)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    c = 0.5 * (lo + hi)
+    r = 0.5 * float((hi - lo).max()) * (1.0 + pad)
+    r = r if r > 0 else 1.0
+    return (float(c[0] - r), float(c[0] + r)), (float(c[1] - r), float(c[1] + r))
+
+
+def neuron_lines(points: np.ndarray, masses: np.ndarray, window, top: int = 300
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lines ``b1 x1 + b2 x2 + b0 = 0`` of atoms ``eta = (a, b1, b2, b0)`` (N, 4) with masses (N,) that
+    cross the disc circumscribing ``window`` (:func:`input_window`), the ``top`` heaviest by their weight
+    ``m |a| |b|`` (the size of the atom's term in the predictor), heaviest first.
+
+    Returns segments (k, 2, 2) (two points on each line, far enough apart to span the window), the signs of
+    a (k,) and the weights (k,). Atoms with ``b1 = b2 = 0`` (a line at infinity: a constant on the plane)
+    or weight 0 have no line."""
+    P = np.asarray(points, float)
+    m = np.asarray(masses, float)
+    if P.ndim != 2 or P.shape[1] != 4 or m.shape != (P.shape[0],):
+        raise ValueError(f"neuron lines need points (N, 4) and masses (N,), got {P.shape} and {m.shape}")
+    b, b0 = P[:, 1:3], P[:, 3]
+    nb = np.linalg.norm(b, axis=1)
+    weight = m * np.abs(P[:, 0]) * np.linalg.norm(P[:, 1:], axis=1)
+    (x0, x1), (y0, y1) = window
+    c = np.array([0.5 * (x0 + x1), 0.5 * (y0 + y1)])
+    R = 0.5 * math.hypot(x1 - x0, y1 - y0)
+    has = (nb > 1e-12 * np.maximum(1.0, np.abs(b0))) & (weight > 0)
+    safe = np.where(has, nb, 1.0)
+    foot = c - ((b @ c + b0) / safe**2)[:, None] * b        # the point of the line closest to c
+    ok = has & (np.linalg.norm(foot - c, axis=1) < R)
+    idx = np.nonzero(ok)[0]
+    idx = idx[np.argsort(-weight[idx], kind="stable")[:max(0, int(top))]]
+    d = np.column_stack([-b[idx, 1], b[idx, 0]]) / nb[idx, None]
+    seg = np.stack([foot[idx] - 2.0 * R * d, foot[idx] + 2.0 * R * d], axis=1)
+    return seg, np.sign(P[idx, 0]), weight[idx]
+
+
+def _sign_legend(fig, extra: Sequence[Line2D] = (), line: bool = False) -> None:
+    kw = {} if line else {"ls": "", "marker": "o"}
+    handles = [Line2D([], [], color=POSITIVE, label="a > 0", **kw),
+               Line2D([], [], color=NEGATIVE, label="a < 0", **kw), *extra]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+
+
+def _draw_inputs(ax, X, y, classification: bool, norm=None, cmap=None) -> None:
+    """Training points: classes as red circles (y > 0) and blue squares, or coloured by y (regression)."""
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    if classification:
+        pos = y > 0
+        ax.scatter(X[pos, 0], X[pos, 1], marker="o", s=22, c=POSITIVE, edgecolors="k", linewidths=0.6, zorder=4)
+        ax.scatter(X[~pos, 0], X[~pos, 1], marker="s", s=20, c=NEGATIVE, edgecolors="k", linewidths=0.6,
+                   zorder=4)
+    else:
+        ax.scatter(X[:, 0], X[:, 1], marker="o", s=22, c=y, cmap=cmap, norm=norm, edgecolors="k",
+                   linewidths=0.6, zorder=4)
+
+
+def neuron_points_figure(panels: Sequence[Panel], path: str | Path, title: str = "") -> Path:
+    """Atoms ``eta = (a, b)`` on S^3 at ``|a| b`` in R^3, one 3-D panel per ``(panel title, points (N, 4),
+    masses (N,))``.
+
+    The position is :func:`particle_positions` (``N m |a| b``, the neuron ``|a_j| b_j`` of a network of
+    width N, on the radial tanh scale, so that the unit ball holds all of R^3), red for a > 0 and blue for
+    a < 0, marker size growing with the mass; the sphere ``|a| |b| = 1`` is drawn as three great circles.
+    Axes: b1, b2 (the input weights) and b0 (the bias)."""
+    n = max(1, len(panels))
+    fig = _figure(3.2 * n, 3.8)
+    th = np.linspace(0.0, 2.0 * np.pi, 121)
+    r1 = math.tanh(1.0)
+    for i, (ptitle, pts, ms) in enumerate(panels):
+        ax = fig.add_subplot(1, n, i + 1, projection="3d")
+        for k in range(3):
+            circle = np.zeros((3, th.size))
+            circle[k], circle[(k + 1) % 3] = r1 * np.cos(th), r1 * np.sin(th)
+            ax.plot(*circle, color="k", lw=0.6, alpha=0.5)
+        pts = np.asarray(pts, float)
+        ms = np.asarray(ms, float)
+        if pts.ndim != 2 or pts.shape[1] != 4:
+            raise ValueError(f"neuron points on S^3 need points (N, 4), got {pts.shape}")
+        pos = particle_positions(pts, ms)
+        size = (2 + 24 * np.sqrt(ms / ms.max())) if ms.size and ms.max() > 0 else np.full(ms.shape, 6.0)
+        order = np.argsort(ms, kind="stable")                  # heavy atoms drawn last
+        col = np.where(pts[:, 0] >= 0, POSITIVE, NEGATIVE)
+        ax.scatter(pos[order, 0], pos[order, 1], pos[order, 2], s=size[order], c=col[order], alpha=0.6,
+                   linewidths=0, depthshade=False)
+        ax.set_xlim(-1, 1)
+        ax.set_ylim(-1, 1)
+        ax.set_zlim(-1, 1)
+        ax.set_box_aspect((1, 1, 1))
+        ax.set_xticklabels([])
+        ax.set_yticklabels([])
+        ax.set_zticklabels([])
+        ax.set_xlabel("b1", fontsize=8, labelpad=-12)
+        ax.set_ylabel("b2", fontsize=8, labelpad=-12)
+        ax.set_zlabel("b0 (bias)", fontsize=8, labelpad=-12)
+        ax.view_init(elev=22, azim=-60)
+        ax.set_title(ptitle, fontsize=9)
+    _title(fig, title, 40 * n)
+    _sign_legend(fig, [Line2D([], [], color="k", lw=0.6, label="|a| |b| = 1"),
+                       Line2D([], [], ls="", label="|a| b on the radial tanh scale")])
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _save(fig, path)
+
+
+def neuron_lines_figure(panels: Sequence[Panel], path: str | Path, X: np.ndarray, y: np.ndarray,
+                        classification: bool = True, title: str = "", top: int = 300) -> Path:
+    """Atoms ``eta = (a, b1, b2, b0)`` as their lines ``b1 x1 + b2 x2 + b0 = 0`` in the input plane, one
+    panel per ``(panel title, points (N, 4), masses (N,))``, with the training inputs X (n, 2) and targets
+    y (n,) (:func:`neuron_lines`: the ``top`` heaviest lines crossing the window, red for a > 0, blue for
+    a < 0, opacity and width growing with the weight ``m |a| |b|``)."""
+    n = max(1, len(panels))
+    window = input_window(X)
+    fig = _figure(3.1 * n, 3.7)
+    yv = np.asarray(y, float)
+    norm = Normalize(float(yv.min()), float(yv.max())) if yv.size else Normalize()
+    for i, (ptitle, pts, ms) in enumerate(panels):
+        ax = fig.add_subplot(1, n, i + 1)
+        seg, sign, w = neuron_lines(pts, ms, window, top)
+        if w.size:
+            rel = np.sqrt(w / w.max())
+            colours = [(*to_rgb(POSITIVE if s >= 0 else NEGATIVE), 0.12 + 0.78 * r) for s, r in zip(sign, rel)]
+            # lightest first, so that the heavy lines lie on top
+            ax.add_collection(LineCollection(seg[::-1], colors=colours[::-1], linewidths=(0.5 + 1.2 * rel)[::-1]))
+        _draw_inputs(ax, X, y, classification, norm=norm, cmap=colormaps["viridis"])
+        ax.set_xlim(*window[0])
+        ax.set_ylim(*window[1])
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7)
+        ax.set_title(ptitle, fontsize=9)
+    _title(fig, title, 40 * n)
+    _sign_legend(fig, [Line2D([], [], ls="", label="line b . [x; 1] = 0 of each neuron; opacity: m |a| |b|")],
+                 line=True)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _save(fig, path)
+
+
+def predictor_panels_figure(panels: Sequence[tuple[str, np.ndarray]], grid: tuple[np.ndarray, np.ndarray],
+                     path: str | Path, X: np.ndarray, y: np.ndarray, classification: bool = True,
+                     title: str = "") -> Path:
+    """The predictor over the input plane, one panel per ``(panel title, h (ny, nx))`` with h evaluated at
+    the grid ``(x1 (nx,), x2 (ny,))``: filled contours on a colour scale shared by the panels (diverging
+    around 0 for a classifier), the decision boundary ``h = 0`` in black, the training inputs X (n, 2) with
+    their targets y (n,) (classes as red circles and blue squares, or coloured by y on the same scale)."""
+    gx, gy = (np.asarray(v, float) for v in grid)
+    n = max(1, len(panels))
+    fig = _figure(3.0 * n + 0.9, 3.6, layout="constrained")
+    yv = np.asarray(y, float)
+    if classification:
+        top = max([float(np.nanmax(np.abs(H))) for _, H in panels] + [1e-300])
+        norm, cmap = TwoSlopeNorm(0.0, -top, top), colormaps["RdBu_r"]
+    else:
+        lo = min([float(np.nanmin(H)) for _, H in panels] + [float(yv.min())])
+        hi = max([float(np.nanmax(H)) for _, H in panels] + [float(yv.max())])
+        norm, cmap = Normalize(lo, hi if hi > lo else lo + 1.0), colormaps["viridis"]
+    axes = []
+    for i, (ptitle, H) in enumerate(panels):
+        H = np.asarray(H, float)
+        if H.shape != (gy.size, gx.size):
+            raise ValueError(f"predictor values must have shape {(gy.size, gx.size)}, got {H.shape}")
+        ax = fig.add_subplot(1, n, i + 1)
+        axes.append(ax)
+        ax.contourf(gx, gy, H, levels=np.linspace(norm.vmin, norm.vmax, 22), cmap=cmap, norm=norm, extend="both")
+        if np.nanmin(H) < 0.0 < np.nanmax(H):
+            ax.contour(gx, gy, H, levels=[0.0], colors="k", linewidths=1.4)
+        _draw_inputs(ax, X, y, classification, norm=norm, cmap=cmap)
+        ax.set_xlim(gx[0], gx[-1])
+        ax.set_ylim(gy[0], gy[-1])
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7)
+        ax.set_title(ptitle, fontsize=9)
+    from matplotlib.cm import ScalarMappable
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.85,
+                 label="h(x)" + ("; black: h = 0, the decision boundary" if classification else "; black: h = 0"))
+    _title(fig, title, 40 * n)
     return _save(fig, path)
 
 

@@ -29,7 +29,11 @@ cases (logistic loss) add a section on the implicit bias, the normalised margins
 max margins, with ``OUT_margin.png`` and ``OUT_predictor.png`` (:mod:`wgf.app.margin_report`); runs
 spanning many decades add ``OUT_decay.png`` (``F - F*`` against t, :mod:`wgf.app.decay_report`). Particle plots
 exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives in R^dx): for larger dx they are
-skipped, with a note.
+skipped, with a note. Empirical ReLU models on two-dimensional inputs with a bias (nu on S^3) get instead,
+with one panel per width (its first seed) and one per Lagrangian run: ``OUT_neurons.png`` (every atom at
+``|a| b`` in R^3 on the tanh radial scale), ``OUT_lines.png`` (every atom as its line ``b . [x; 1] = 0`` in
+the input plane) and ``OUT_predictor_map.png`` (the predictor over the input plane, its decision boundary
+``h = 0`` and the training points), all at the final snapshot.
 """
 
 from __future__ import annotations
@@ -392,6 +396,42 @@ def _is_relu(case: Case | None) -> bool:
     return case is not None and isinstance(case.model, (TeacherStudent, EmpiricalReLU))
 
 
+def _input_plane_model(case: Case | None) -> bool:
+    """An empirical ReLU model on inputs in R^2 with a bias: neurons (a, b1, b2, b0) on S^3."""
+    from ..models import EmpiricalReLU
+    return (case is not None and isinstance(case.model, EmpiricalReLU) and case.model.bias
+            and case.model.dx == 2)
+
+
+#: Points per axis of the input-plane grid on which :func:`_input_plane_figures` evaluates the predictor.
+PREDICTOR_GRID = 121
+
+
+def _input_plane_figures(r: OutputReader, summary: Summary, panels: list[tuple[str, str]], stem) -> list[Path]:
+    """The S^3 pictures of :mod:`wgf.app.plots` (neurons at |a| b, their lines, the predictor) of the final
+    snapshots of the runs ``panels`` = ``[(panel title, run name)]``."""
+    model = summary.case.model
+    measures = []
+    for ptitle, name in panels:
+        fm = _final_measure(r, name)
+        if fm is not None:
+            measures.append((ptitle, fm[1]))
+    if not measures:
+        return []
+    classification = model.loss == "logistic"
+    title = f"{summary.title}: at t = {_g(summary.final_time, '.4g')}"
+    sets = [(t, m.points, m.masses) for t, m in measures]
+    out = [plots.neuron_points_figure(sets, stem("neurons"), title=title),
+           plots.neuron_lines_figure(sets, stem("lines"), model.X, model.y, classification, title=title)]
+    (x0, x1), (y0, y1) = plots.input_window(model.X)
+    gx, gy = np.linspace(x0, x1, PREDICTOR_GRID), np.linspace(y0, y1, PREDICTOR_GRID)
+    G = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
+    H = [(t, model.predict(m, G).reshape(gy.size, gx.size)) for t, m in measures]
+    out.append(plots.predictor_panels_figure(H, (gx, gy), stem("predictor_map"), model.X, model.y,
+                                             classification, title=title))
+    return out
+
+
 def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
     """Write the figures of an open output file beside it; returns their paths."""
     base = r.path.with_suffix("")
@@ -429,7 +469,8 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
             groups.setdefault(row.name.rsplit("_s", 1)[0], []).append(row.name)
         elif row.solver == "lagrangian":
             groups[row.name] = [row.name]
-    if groups and not dx_ok and dim is not None:
+    plane = _input_plane_model(case)
+    if groups and not dx_ok and dim is not None and not plane:
         summary.notes.append(f"no particle plots: the position |a| b lives in R^{dim}; the plot is drawn for "
                              "inputs of dimension <= 2 only")
     panels = []
@@ -449,6 +490,14 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
                       else f"{group}: the PDE, N = {len(sets[0][2])}")
             panels.append((ptitle, sets[:1]))
     panels.sort(key=lambda p: p[0].startswith("m = ") is False)  # networks by width, then the PDE's particles
+    if plane and groups:
+        picks = []
+        for group, names in groups.items():
+            first = rows[names[0]]
+            picks.append((f"m = {first.params['m']} (seed {first.params.get('seed')})" if first.solver == "network"
+                          else f"{group}: the PDE", names[0]))
+        picks.sort(key=lambda p: p[0].startswith("m = ") is False)  # networks by width, then the PDE's
+        out += _input_plane_figures(r, summary, picks, stem)
     if len(panels) > 1:
         out.append(plots.particle_panels(panels, stem("particles"), teacher=teacher,
                                          title=f"{summary.title}: particles at t = {_g(summary.final_time, '.4g')}"))
