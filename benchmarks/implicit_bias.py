@@ -128,7 +128,7 @@ def d2_experiment(quick: bool):
     # the LP with the network's own directions added (still a lower bound of gamma_F1, and >= by_ab exactly)
     Wb = finals["both layers, normalised"].weights
     U = np.concatenate([quasi_uniform_points(K_ref, 2), normalize(Wb[:, 1:])])
-    info["F1 LP optimum, grid + network directions"] = margins.f1_max_margin(F, y, U)[0]
+    info["F1 LP optimum and certified bound, grid + network directions"] = margins.f1_max_margin(F, y, U).bracket
 
     # uniform initialisation: int |a||b| / mass -> 1/2. mass - 2 int|a||b| = (1/m) sum_j (|a_j| - |b_j|)^2
     # <= (1/m) sum_j |c_j|, c_j = a_j^2 - |b_j|^2: constant along the flow, drifting under finite steps

@@ -253,6 +253,9 @@ def test_references_are_unit_norm_predictors_with_the_reference_margins():
     Q = np.outer(y, y) * K
     assert np.isclose(refs.f2_dual @ Q @ refs.f2_dual, 1.0, rtol=1e-9)  # ||f||_H = 1
     assert np.isclose(np.min(y * refs.f2_predictor(F)), refs.f2, rtol=1e-6)
+    # the certified brackets: a finite F1 dual bound above the LP (features in R^3), the SVM's closed
+    assert refs.f1 <= refs.f1_upper < np.inf and (refs.f1_upper - refs.f1) < 0.2 * refs.f1
+    assert refs.f2 <= refs.f2_upper * (1 + 1e-12) and refs.f2_upper - refs.f2 < 1e-8 * refs.f2
     # the F1 solution as a measure: atoms (sign c_k, u_k)/sqrt 2 of mass 2|c_k| have |a||b| = 1/2 per unit mass,
     # so their normalised predictor is the LP predictor over sum |c_k|, with the LP's margin over sum |c_k|
     U, s, c = refs.f1_support(relative=1e-12)
