@@ -239,3 +239,16 @@ def test_kernel_max_margin_bracket_closes():
     for _ in range(10):
         lam = rng.dirichlet(np.ones(40))
         assert np.sqrt(lam @ Q @ lam) >= r.upper - 1e-12
+
+
+def test_max_abs_relu_sum_validation():
+    with pytest.raises(ValueError, match="weights"):
+        margins.max_abs_relu_sum(np.ones((3, 2)), np.ones(2))
+    with pytest.raises(ValueError, match="finite"):
+        margins.max_abs_relu_sum(np.array([[np.nan, 1.0]]), np.ones(1))
+    with pytest.raises(ValueError, match="rtol"):
+        margins.max_abs_relu_sum(np.ones((3, 3)), np.ones(3), rtol=-1.0)
+    with pytest.raises(ValueError, match="exchange"):
+        margins.f1_max_margin(np.eye(2), np.ones(2), 10, exchange=-1)
+    top = margins.max_abs_relu_sum(np.zeros((3, 3)), np.ones(3))  # g = 0
+    assert top.upper == top.value == 0.0

@@ -401,8 +401,18 @@ def max_abs_relu_sum(features: np.ndarray, weights: np.ndarray, *, rtol: float =
     * k >= 4: no certified search: ``upper = inf``, ``certified = False``, and ``value`` from
       quasi-uniform points.
     """
-    F = np.asarray(features, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
+    try:
+        F = np.asarray(features, dtype=np.float64)
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"features and weights must be numeric arrays: {exc}") from None
+    if F.ndim != 2 or F.shape[1] < 1 or w.shape != (F.shape[0],):
+        raise ValueError(f"features must have shape (n, k) and weights (n,), got {F.shape} and {w.shape}")
+    if not (np.all(np.isfinite(F)) and np.all(np.isfinite(w))):
+        raise ValueError("features and weights must be finite")
+    if not (rtol >= 0.0 and max_evaluations >= 1 and start >= 2):
+        raise ValueError(f"need rtol >= 0, max_evaluations >= 1 and start >= 2, got {rtol}, {max_evaluations}, "
+                         f"{start}")
     n, k = F.shape
     keep = np.any(F != 0.0, axis=1) & (w != 0.0)
     F, w = F[keep], w[keep]
