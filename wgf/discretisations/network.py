@@ -637,18 +637,16 @@ class NetworkTrainer(Solver):
         SA, SB = _rf.reduce_transposed(Z, XT, g, s * B)
         J, G = np.empty(W.shape[0]), np.empty_like(W)
         _rf.finish_potential(eta, SA, SB, J, G)
-        self._conic_commit(r, eta, J + self._lambda, G, self.step_size)
+        self._w = self._conic_weights(r, eta, J + self._lambda, G, self.step_size)
+        self.steps += 1
 
-    def _conic_commit(self, r, eta, J, G, gamma) -> np.ndarray:
-        """Take the conic step from (r, eta) with the potential (J, G): the new weights (not yet stored),
-        or FloatingPointError when they are not finite; with SGD the weights are stored here."""
+    def _conic_weights(self, r, eta, J, G, gamma) -> np.ndarray:
+        """The weights after a conic step from (r, eta) with the potential (J, G) (not stored);
+        FloatingPointError when they are not finite."""
         with np.errstate(over="ignore", invalid="ignore"):
             W_new = conic_update(r, eta, J, G, gamma, self.alpha, self.beta)
         if not np.all(np.isfinite(W_new)):
             self._blown()
-        if self.method == "sgd":
-            self._w = W_new
-            self.steps += 1
         return W_new
 
     def _blown(self):
@@ -660,7 +658,7 @@ class NetworkTrainer(Solver):
         if gamma is None:
             gamma = self.next_step_size()
         if self.conic:
-            W_new = self._conic_commit(*self._potential_at(W), gamma)
+            W_new = self._conic_weights(*self._potential_at(W), gamma)
         else:
             W_new = np.empty_like(W)
             if not self._cartesian_step(W, gamma, W_new):
