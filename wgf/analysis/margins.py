@@ -338,13 +338,7 @@ def cap_upper_bounds(F: np.ndarray, nF: np.ndarray, w: np.ndarray, P: np.ndarray
 
 
 def cap_upper_bounds_numpy(F: np.ndarray, nF: np.ndarray, w: np.ndarray, P: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """NumPy reference of :func:`cap_upper_bounds`. Upper bounds of ``|g|`` on the caps ``B(p, r)`` (centres P (N, k), geodesic radii R (N,)), shape (N,).
-
-    A sample at angle ``s_i`` from p is active on the whole cap if ``s_i + r <= pi/2``, inactive if
-    ``s_i - r >= pi/2``, otherwise its kink crosses the cap. On the cap ``g = v_A . u + sum_crossing``, the
-    linear part's maximum over the cap is exactly ``|v_A| cos(max(0, angle(v_A, p) - r))`` (its minimum the
-    same with ``pi - angle``), and a crossing term ``w_i relu(u . x_i)`` lies between 0 and
-    ``w_i |x_i| cos(max(0, s_i - r))``."""
+    """NumPy reference of :func:`cap_upper_bounds` (same arguments and bound; forms (N, n) arrays), for tests."""
     s = np.arccos(np.clip((P @ F.T) / nF, -1.0, 1.0))  # (N, n)
     r = R[:, None]
     act = s + r <= 0.5 * np.pi
@@ -392,7 +386,8 @@ def max_abs_relu_sum(features: np.ndarray, weights: np.ndarray, *, rtol: float =
     * k = 1: ``S^0 = {-1, 1}``, exact.
     * k = 2: exact (:func:`_circle_candidates`: g is piecewise linear in u between the kinks).
     * k = 3: branch and bound on geodesic caps, from the certified covering of
-      :func:`wgf.analysis.certificate.covering` and its refinement :func:`wgf.analysis.certificate._children`; each cap's
+      :func:`wgf.analysis.certificate.covering` and its refinement
+      :func:`wgf.analysis.certificate._children`; each cap's
       bound (:func:`cap_upper_bounds`) is exact for the part of g that is linear on the cap and adds, for
       each kink crossing the cap, the largest value its term can take there, so caps away from the kinks are
       bounded to second order in their radius and caps on a kink to first order. Caps whose bound is below the
