@@ -424,7 +424,8 @@ class NetworkTrainer(Solver):
 
     def balances(self) -> np.ndarray:
         """``a_j^2 - |b_j|^2`` per neuron (m,), conserved by the gradient flow with equal layer steps
-        (``a^2/c_a - |b|^2/c_b`` with unequal ones); its mean is the measure's Q."""
+        (``a^2/c_a - |b|^2/c_b`` with unequal ones; with conic steps, by their flow when alpha = 4 beta);
+        its mean is the measure's Q."""
         return self._w[:, 0] ** 2 - np.einsum("ij,ij->i", self._w[:, 1:], self._w[:, 1:])
 
     # ------------------------------------------------------------------ gradients
