@@ -18,7 +18,9 @@ d = 2 (k = 4, n = 100, data seed 0): gaps against log10 t of
   * both layers: ``1 - by_ab / gamma_F1`` and ``1 - 2 by_mass / gamma_F1`` (:func:`wgf.analysis.margins.normalised_margin`;
     see :mod:`wgf.analysis.margins` for why the mass-normalised margin tends to gamma_F1 / 2), gamma_F1 the LP optimum
     over the finest grid of directions on S^2 (with the bias coordinate); the LP's grid convergence
-    (1000 ... 64000 directions) and its value with the network's own directions added are reported;
+    (1000 ... 64000 directions) and its value with the network's own directions added are reported, each
+    LP value with its certified dual bound (:func:`wgf.analysis.margins.f1_max_margin`), and the gap is also
+    given against both ends of the narrowest certified bracket (cutting-plane rounds from 4000 directions);
   * output layer only: ``1 - output_layer_margin / gamma_RF``, gamma_RF the exact SVM margin of the network's
     random-feature kernel, beside the F2 limit (SVM with the closed-form kernel) and gamma_RF against m;
   * a uniform initialisation of radius 1 (a_j^2 - |b_j|^2 != 0): the ratio int |a||b| dnu / mass -> 1/2.
@@ -62,16 +64,25 @@ def d2_experiment(quick: bool):
 
     # references
     t0 = time.perf_counter()
-    lp = {}
+    lp, brackets = {}, {}
     for K in ((1000, 4000) if quick else (1000, 4000, 16000, 64000)):
-        lp[K] = margins.f1_max_margin(F, y, K)[0]
+        r = margins.f1_max_margin(F, y, K)
+        lp[K] = r.gamma
+        brackets[K] = r.bracket
     K_ref = max(lp)
     gF1 = lp[K_ref]
     info["F1 LP optimum by number of directions"] = lp
-    gRF = margins.kernel_max_margin(margins.random_feature_kernel(W0, F), y)[0]
-    gF2, alphaF2 = margins.kernel_max_margin(margins.f2_kernel(F), y)
-    info["gamma_RF (m = 1000)"] = gRF
-    info["gamma_F2"] = gF2
+    info["F1 max margin certified bracket [LP, dual bound] by number of directions"] = brackets
+    # cutting-plane rounds from 4000 directions: the narrowest certified bracket
+    ex = margins.f1_max_margin(F, y, 4000, exchange=3 if quick else 8)
+    gF1_lo, gF1_up = ex.bracket
+    info["F1 max margin certified bracket after exchange rounds"] = {"directions": len(ex.directions),
+                                                                     "bracket": ex.bracket}
+    rf = margins.kernel_max_margin(margins.random_feature_kernel(W0, F), y)
+    gRF = rf.gamma
+    gF2, alphaF2 = f2 = margins.kernel_max_margin(margins.f2_kernel(F), y)
+    info["gamma_RF (m = 1000) bracket"] = rf.bracket
+    info["gamma_F2 bracket"] = f2.bracket
     rf_m = {}
     for mm in ((100, 1000, 10000) if quick else (100, 1000, 10000, 100000)):
         Wm = initial_weights(mm, 3, kind="balanced", radius=np.sqrt(2), seed=2)
@@ -86,12 +97,14 @@ def d2_experiment(quick: bool):
             mg = margins.normalised_margin(tr.measure, F, y)
             row = {"run": name, "steps": tr.steps, "t": tr.time, "log10 t": np.log10(tr.time), "F": tr.energy(),
                    "mass": tr.measure.total_mass, "margin/int|a||b|": mg["by_ab"], "2 margin/mass": 2 * mg["by_mass"],
-                   "gap (int|a||b|)": 1 - mg["by_ab"] / ref, "gap (mass)": 1 - 2 * mg["by_mass"] / ref}
+                   "gap (int|a||b|)": 1 - mg["by_ab"] / ref, "gap (mass)": 1 - 2 * mg["by_mass"] / ref,
+                   "gap to certified lo": 1 - mg["by_ab"] / gF1_lo, "gap to certified up": 1 - mg["by_ab"] / gF1_up}
         else:
             om = margins.output_layer_margin(tr.weights, F, y)
             row = {"run": name, "steps": tr.steps, "t": tr.time, "log10 t": np.log10(tr.time), "F": tr.energy(),
                    "mass": tr.measure.total_mass, "margin/int|a||b|": float("nan"), "2 margin/mass": float("nan"),
-                   "gap (int|a||b|)": 1 - om / ref, "gap (mass)": float("nan")}
+                   "gap (int|a||b|)": 1 - om / ref, "gap (mass)": float("nan"),
+                   "gap to certified lo": float("nan"), "gap to certified up": float("nan")}
         rows.append(row)
         curves.setdefault(name, []).append(row)
 
@@ -115,7 +128,7 @@ def d2_experiment(quick: bool):
     # the LP with the network's own directions added (still a lower bound of gamma_F1, and >= by_ab exactly)
     Wb = finals["both layers, normalised"].weights
     U = np.concatenate([quasi_uniform_points(K_ref, 2), normalize(Wb[:, 1:])])
-    info["F1 LP optimum, grid + network directions"] = margins.f1_max_margin(F, y, U)[0]
+    info["F1 LP optimum and certified bound, grid + network directions"] = margins.f1_max_margin(F, y, U).bracket
 
     # uniform initialisation: int |a||b| / mass -> 1/2. mass - 2 int|a||b| = (1/m) sum_j (|a_j| - |b_j|)^2
     # <= (1/m) sum_j |c_j|, c_j = a_j^2 - |b_j|^2: constant along the flow, drifting under finite steps
@@ -137,11 +150,11 @@ def d2_experiment(quick: bool):
                           "mean|c_j(t)|/(2 mass)": abs_c(tr.weights) / (2 * nu.total_mass),
                           "gap (int|a||b|)": 1 - mg["by_ab"] / gF1})
         info["uniform init: int|a||b|/mass"] = ratio
-    fig = _figure_d2(curves, finals, F, y, X, gF1, gRF, ratio)
+    fig = _figure_d2(curves, finals, F, y, X, (gF1_lo, gF1_up), gRF, ratio)
     return rows, info, fig
 
 
-def _figure_d2(curves, finals, F, y, X, gF1, gRF, ratio):
+def _figure_d2(curves, finals, F, y, X, bracket, gRF, ratio):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,7 +173,8 @@ def _figure_d2(curves, finals, F, y, X, gF1, gRF, ratio):
     ax[0].set_xlabel("log10 t")
     ax[0].set_ylabel("relative gap to the max margin")
     ax[0].legend(fontsize=7)
-    ax[0].set_title(f"gamma_F1 = {gF1:.5f} (LP), gamma_RF = {gRF:.5f} (SVM)")
+    ax[0].set_title(f"gamma_F1 in [{bracket[0]:.5f}, {bracket[1]:.5f}] (certified), gamma_RF = {gRF:.5f} (SVM)",
+                    fontsize=9)
     g = np.linspace(-0.55, 0.55, 221)
     GX, GY = np.meshgrid(g, g)
     grid = np.column_stack([GX.ravel(), GY.ravel()])

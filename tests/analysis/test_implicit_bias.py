@@ -164,14 +164,16 @@ def test_both_layer_margin_rises_below_its_own_lp_bound():
     X, y, F = _cluster()
     model = EmpiricalReLU(X, y, loss="logistic", bias=True)
     W0 = initial_weights(1000, 3, kind="balanced", radius=np.sqrt(2), seed=1)
-    gF1 = margins.f1_max_margin(F, y, 4000)[0]
+    ref = margins.f1_max_margin(F, y, 4000)
+    gF1 = ref.gamma
     tr = NetworkTrainer(model, W0, step_size=20.0, step_rule="normalised")
     gaps, logt = [], []
     for k in (1000, 2000, 3000):
         tr.step(k - tr.steps)
         mg = margins.normalised_margin(tr.measure, F, y)
-        own = margins.f1_max_margin(F, y, sphere.normalize(tr.weights[:, 1:]))[0]
+        own = margins.f1_max_margin(F, y, sphere.normalize(tr.weights[:, 1:]), certify=False)[0]
         assert mg["by_ab"] <= own + 1e-12
+        assert own <= ref.upper  # the certified bound holds for any directions
         assert 2 * mg["by_mass"] == pytest.approx(mg["by_ab"], rel=2e-2)
         gaps.append(1 - mg["by_ab"] / gF1)
         logt.append(np.log10(tr.time))
@@ -251,6 +253,9 @@ def test_references_are_unit_norm_predictors_with_the_reference_margins():
     Q = np.outer(y, y) * K
     assert np.isclose(refs.f2_dual @ Q @ refs.f2_dual, 1.0, rtol=1e-9)  # ||f||_H = 1
     assert np.isclose(np.min(y * refs.f2_predictor(F)), refs.f2, rtol=1e-6)
+    # the certified brackets: a finite F1 dual bound above the LP (features in R^3), the SVM's closed
+    assert refs.f1 <= refs.f1_upper < np.inf and (refs.f1_upper - refs.f1) < 0.2 * refs.f1
+    assert refs.f2 <= refs.f2_upper * (1 + 1e-12) and refs.f2_upper - refs.f2 < 1e-8 * refs.f2
     # the F1 solution as a measure: atoms (sign c_k, u_k)/sqrt 2 of mass 2|c_k| have |a||b| = 1/2 per unit mass,
     # so their normalised predictor is the LP predictor over sum |c_k|, with the LP's margin over sum |c_k|
     U, s, c = refs.f1_support(relative=1e-12)

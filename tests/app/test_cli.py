@@ -527,3 +527,58 @@ def test_malformed_cases_exit_2_with_one_line_and_no_output(example):
         assert {p.name: (p.read_bytes() if p.is_file() else None) for p in d.iterdir()} == before
         if typo is not None:
             assert f"'{typo}'" in stderr and "(did you mean '" in stderr, stderr
+
+
+def test_conic_network_case_runs_and_reads_back(tmp_path):
+    """A deconvolution case (no layers) with conic networks at the [flow]'s (alpha, beta) = (1, 0.5) and a
+    section of its own (4, 0.02), beside Lagrangian particles: written by `wgf run`, read with h5py."""
+    text = (ROOT / "solvers" / "deconvolution_s1.toml").read_text()
+    text = text.replace('"../data/spikes_s1_fc8.csv"', repr(str(ROOT / "data" / "spikes_s1_fc8.csv")).replace("'", '"'))
+    head = text.split("[flow]")[0]
+    case = head + """[flow]
+alpha = 1.0
+beta = 0.5
+
+[time]
+final = 1.0
+snapshots = 2
+records = 5
+
+[lagrangian]
+quadrature = "quasi_uniform"
+n = 16
+dt = 0.01
+
+[[network]]
+widths = [16]
+step_size = 0.01
+parametrisation = "conic"
+
+[[network]]
+name = "fast"
+widths = [8]
+step_size = 0.01
+parametrisation = "conic"
+alpha = 4.0
+beta = 0.02
+"""
+    path = tmp_path / "conic.toml"
+    path.write_text(case)
+    out = tmp_path / "conic.h5"
+    rc, _, err = run_main(["run", str(path), "-o", str(out), "-q"])
+    assert rc == 0, err
+    with h5py.File(out, "r") as f:
+        nets = [g for g in f.values() if isinstance(g, h5py.Group) and g.attrs.get("solver") == "network"]
+        assert len(nets) == 2 and all(bool(g.attrs["completed"]) for g in nets)
+        for g in nets:
+            E = g["energy"][:]
+            assert np.all(np.diff(E) <= 1e-12) and E[-1] < E[0]
+            assert g["time"][-1] == pytest.approx(1.0)
+    # the flow's (alpha, beta) reached the trainer; a cartesian network may not set them
+    cfg = cases.load_case(path)
+    params = {r.name: r.params for r in cfg.runs if r.kind == "network"}
+    assert sorted((p["alpha"], p["beta"]) for p in params.values()) == [(1.0, 0.5), (4.0, 0.02)]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(case.replace('parametrisation = "conic"\nalpha = 4.0', "alpha = 4.0"))
+    rc, _, err = run_main(["run", str(bad), "-o", str(tmp_path / "bad.h5"), "-q"])
+    assert rc != 0 and 'applies only to parametrisation = "conic"' in err and "Traceback" not in err

@@ -8,8 +8,8 @@ references of :mod:`wgf.analysis.margins` into the quantities a run is compared 
 
 * :class:`MaxMarginReferences` (built by :func:`max_margin_references`): the F1 max margin as the linear
   program on a finite set of input directions (a lower bound of the true value, see
-  :func:`~wgf.analysis.margins.f1_max_margin`), its signed weights and their support, and the F2 max margin
-  (exact SVM with the arc-cosine kernel); each as a predictor of unit norm, so that its margin on the
+  :func:`~wgf.analysis.margins.f1_max_margin`) with its certified dual upper bound, its signed weights and
+  their support, and the F2 max margin (exact SVM with the arc-cosine kernel, with its dual bound); each as a predictor of unit norm, so that its margin on the
   data is the reference value;
 * :func:`normalised_predictor`: ``h_nu(x) / int |a||b| dnu`` on any inputs (margin ``<= gamma_F1``);
 * :func:`support_share`: the share of ``int |a||b| dnu`` carried by neurons within an angle of an F1
@@ -22,6 +22,7 @@ input directions are ``b / |b|`` on the unit sphere of the feature space.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,11 @@ class MaxMarginReferences:
     f2_dual : ndarray, shape (n,)
         SVM dual weights ``alpha_i >= 0``, scaled so that ``f(x) = sum_i alpha_i y_i k(x, x_i)`` has unit
         RKHS norm.
+    f1_upper : float
+        Certified upper bound of the F1 max margin (the LP's dual bound, :class:`~wgf.analysis.margins.F1MaxMargin`;
+        ``inf`` where no certified search exists): the F1 max margin lies in ``[f1, f1_upper]``.
+    f2_upper : float
+        The SVM's dual bound: the F2 max margin lies in ``[f2, f2_upper]`` (equal up to round-off).
     """
 
     features: np.ndarray
@@ -63,6 +69,8 @@ class MaxMarginReferences:
     f1_directions: np.ndarray
     f2: float
     f2_dual: np.ndarray
+    f1_upper: float = math.inf
+    f2_upper: float = math.inf
 
     def f1_predictor(self, features: np.ndarray) -> np.ndarray:
         """``f(x) = sum_k c_k relu(u_k . x)`` at features (p, k) -> (p,); its margin on the data is ``f1``."""
@@ -95,13 +103,15 @@ def max_margin_references(features: np.ndarray, y: np.ndarray,
     """
     F = np.asarray(features, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    g1, c, U = f1_max_margin(F, y, directions)
+    f1 = f1_max_margin(F, y, directions)
+    g1, c, U = f1
     K = f2_kernel(F)
-    g2, alpha = kernel_max_margin(K, y)
+    f2 = kernel_max_margin(K, y)
+    g2, alpha = f2
     Q = (y[:, None] * y[None, :]) * K
     norm = float(np.sqrt(max(alpha @ Q @ alpha, 0.0)))
     dual = alpha / norm if norm > 0 else np.zeros_like(alpha)
-    return MaxMarginReferences(F, y, g1, c, U, g2, dual)
+    return MaxMarginReferences(F, y, g1, c, U, g2, dual, f1_upper=f1.upper, f2_upper=f2.upper)
 
 
 def _ab(measure: Measure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

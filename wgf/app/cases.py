@@ -59,6 +59,9 @@ A case is parsed and validated completely before anything is written: every mist
     step_size = 0.01                     # the other keys are NetworkTrainer's keyword arguments
     # check_energy = true                # method = "full", constant steps: a step that raises F stops
                                          # the run (false: no check; SGD is never checked)
+    # parametrisation = "conic"          # conic particle steps (radius by a mirror step, direction on
+                                         # the sphere) with the [flow]'s alpha and beta, any model
+    # alpha = 4.0                        # conic only: the network's own (alpha, beta) (default [flow]'s)
 
     [compare]                            # optional
     reference = "eulerian"               # the run other runs are compared with (default: first

@@ -117,8 +117,9 @@ def margin_lines(ms: MarginSummary) -> list[str]:
     refs = ms.references
     lines = ["", f"implicit bias (logistic loss): normalised margin min_i y_i h(x_i) / int |a||b| dnu at the last "
              "snapshot;",
-             f"  F1 max margin >= {refs.f1:.6g} (LP on {len(refs.f1_directions)} input directions, a lower bound), "
-             f"F2 max margin = {refs.f2:.6g} (exact SVM)"]
+             f"  F1 max margin >= {refs.f1:.6g} (LP on {len(refs.f1_directions)} input directions, a lower bound) "
+             f"and <= {_g(refs.f1_upper, '.6g')} (certified dual bound), "
+             f"F2 max margin = {refs.f2:.6g} (exact SVM; dual bound {_g(refs.f2_upper, '.6g')})"]
     head = ["run", "t", "margin", "1 - margin/F1", "margin/F2",
             f"share within {math.degrees(SUPPORT_ANGLE):.0f} deg of F1 support"]
     body = []
@@ -137,7 +138,7 @@ def margin_figures(ms: MarginSummary, stem: Callable[[str], Path], title: str, r
     """``OUT_margin.png`` and (inputs of dimension 1 or 2) ``OUT_predictor.png``."""
     refs = ms.references
     out = [plots.margin_figure([(p.name, p.time, p.margin, p.share) for p in ms.paths], stem("margin"),
-                               f1=refs.f1, f2=refs.f2, angle_deg=math.degrees(SUPPORT_ANGLE), title=title)]
+                               f1=refs.f1, f2=refs.f2, f1_upper=refs.f1_upper, angle_deg=math.degrees(SUPPORT_ANGLE), title=title)]
     F, dx, bias = refs.features, ms.dx, ms.bias
     if dx not in (1, 2):
         ms.notes.append(f"no predictor figure: the inputs have dimension {dx} (drawn for 1 or 2)")

@@ -413,9 +413,10 @@ def _run_style(label: str, widths: list[int]) -> dict:
 
 
 def margin_figure(paths: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: str | Path, *,
-                  f1: float, f2: float, angle_deg: float, title: str = "") -> Path:
+                  f1: float, f2: float, angle_deg: float, title: str = "", f1_upper: float = math.inf) -> Path:
     """Two panels against t (log axis): the normalised margin of every ``(label, t, margin, share)`` with the
-    F1 (LP) and F2 max margins as horizontal lines, and the share of ``int |a||b| dnu`` within
+    F1 (LP) and F2 max margins as horizontal lines (and the F1 bracket up to its certified bound
+    ``f1_upper``, when finite, as a band), and the share of ``int |a||b| dnu`` within
     ``angle_deg`` of the F1 support. Points with t <= 0 are left out (a log axis cannot show them)."""
     fig = _figure(10.5, 4.2)
     ax1, ax2 = fig.subplots(1, 2)
@@ -431,6 +432,8 @@ def margin_figure(paths: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]
         ax1.semilogx(np.asarray(t)[ok], np.asarray(margin)[ok], marker=".", label=name, **st)
         ax2.semilogx(np.asarray(t)[ok], np.asarray(share)[ok], marker=".", **st)
     ax1.axhline(f1, ls="--", color="C3", lw=1.2, label=f"F1 max margin (LP) {f1:.4g}")
+    if math.isfinite(f1_upper) and f1_upper > f1:
+        ax1.axhspan(f1, f1_upper, color="C3", alpha=0.15, label=f"F1 certified bracket, up to {f1_upper:.4g}")
     if f2 > 0:
         ax1.axhline(f2, ls=":", color="C0", lw=1.2, label=f"F2 max margin {f2:.4g}")
     ax1.set_xlabel("t")

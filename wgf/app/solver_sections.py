@@ -211,6 +211,14 @@ def _expand_network(case: "Case", path: str, table: dict) -> list[RunSpec]:
     own = {"name", "widths", "seeds", "init", "radius"}
     kwargs = solver_kwargs(path, table, cls, own=own, supplied={
         "model": "[model]", "weights": "widths, init and radius", "seed": "seeds"})
+    if kwargs.get("parametrisation") == "conic":
+        # conic steps: the [flow]'s (alpha, beta) unless the section sets its own
+        kwargs.setdefault("alpha", case.alpha)
+        kwargs.setdefault("beta", case.beta)
+    elif "alpha" in kwargs or "beta" in kwargs:
+        key = "alpha" if "alpha" in kwargs else "beta"
+        raise _bad(path, key, table[key], "applies only to parametrisation = \"conic\" (cartesian networks "
+                   "follow the (4, 1) flow, or leave the family with layer_steps)")
     if "widths" not in table:
         raise CaseError(f"{_where(path)} missing key 'widths' (network widths m, e.g. [10, 100])")
     widths = check_int_list(path, "widths", table["widths"], minimum=1, maximum=MAX_POINTS)

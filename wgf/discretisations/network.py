@@ -29,6 +29,25 @@ equal steps this is exactly the particle system ``dr/dt = -2 r J``, ``d eta/dt =
 population gradient for :class:`~wgf.models.TeacherStudent`, plain GD on the empirical risk for an
 empirical model.
 
+Conic parametrisation (``parametrisation="conic"``, Chizat 2019, "Sparse optimization on measures with
+over-parameterized gradient descent"). The cartesian step ties reaction and transport together (the
+``(4, 1)`` flow with equal layer steps; unequal ones leave the ``(alpha, beta)`` family). The conic step keeps
+the same weights ``w_j = r_j eta_j`` and the same potential, and moves the two factors separately, with
+independent coefficients:
+
+.. math::
+
+    r_j \leftarrow r_j\, e^{-\frac{\alpha}{2} J(\eta_j) \gamma}, \qquad
+    \eta_j \leftarrow \mathrm{retr}_{\eta_j}\big(-\beta\,\gamma\,\nabla_S J(\eta_j)\big),
+
+(:func:`conic_update`): with masses ``m_j = r_j^2/m`` the radius step is the mirror step of
+``dm_j/dt = -alpha J m_j`` (exact for a frozen J, positive for any step), and the whole is a first-order
+discretisation of the Lagrangian characteristics of the WFR flow with these ``(alpha, beta)``, for any model
+(also for those without layers, such as spike deconvolution). At ``(alpha, beta) = (4, 1)`` it agrees with
+the cartesian step to ``O(gamma^2)`` per step: the cartesian update is
+``w' = r ((1 - 2 gamma J) eta - gamma grad_S J)``. J and ``grad_S J`` come from ``model.potential``
+(``method="full"``) or from the mini-batch sums of the kernel layer (``method="sgd"``, + lambda).
+
 ``method="sgd"`` (online SGD, teacher–student): every step draws a fresh mini-batch ``x_1..x_B`` with
 ``model.sample_inputs``, computes ``h_i`` with :func:`wgf.models.relu_features.relu_features_predict`, the
 per-sample weights ``g_i = (h_i - y_i)/B`` (``y = model.target(x)``) and ``J, grad_S J`` of
@@ -123,18 +142,20 @@ import numpy as np
 from .._parallel import SERIAL_WORK, serial_if_small
 from .._validate import check_bool, check_choice, check_int, check_real
 from ..geometry.measure import Measure
-from ..geometry.sphere import sample_uniform
+from ..geometry.sphere import retract, sample_uniform
 from ..models import relu_features as _rf
 from ..models.base import Model, QuadraticModel
 from ..models.relu_features import relu_features_potential, relu_features_predict
 from .network_steps import _gradient, _input_points, _plain_update, _polar, _sequential_update, _sgd_fused, _sums_update
 from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
 
-__all__ = ["NetworkTrainer", "initial_weights", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES"]
+__all__ = ["NetworkTrainer", "initial_weights", "conic_update", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES",
+           "PARAMETRISATIONS"]
 
 INIT_KINDS = ("uniform", "balanced")
 TRAINING_METHODS = ("full", "sgd")
 STEP_RULES = ("constant", "normalised")
+PARAMETRISATIONS = ("cartesian", "conic")
 
 #: Rows of inputs drawn per call of ``model.sample_inputs`` (a whole number of batches, at least one).
 _BLOCK_ROWS = 2000
@@ -144,6 +165,27 @@ _ROUND_TOL = 1e-9
 
 _SQRT2 = math.sqrt(2.0)
 
+
+
+def conic_update(r: np.ndarray, eta: np.ndarray, J: np.ndarray, G: np.ndarray, dt: float, alpha: float,
+                 beta: float) -> np.ndarray:
+    r"""One conic particle step (Chizat 2019) from radii r (m,) and directions eta (m, d+1), given the
+    potential J (m,) and its tangential gradient G (m, d+1) at the directions; returns the new weights
+    ``w_j = r_j' eta_j'`` (m, d+1).
+
+    .. math::
+
+        r_j' = r_j \expig(-	frac{lpha}{2}\, J_j\, dtig), \qquad
+        \eta_j' = rac{\eta_j - eta\, dt\, G_j}{|\eta_j - eta\, dt\, G_j|} .
+
+    With masses ``m_j = r_j^2 / m`` the radius step is the mirror (exponential) step of
+    ``dm_j/dt = -alpha J m_j``, exact for a frozen J and positive for any dt; the direction step is explicit
+    Euler for ``d eta_j/dt = -beta grad_S J`` followed by the metric-projection retraction
+    (:func:`wgf.geometry.sphere.retract`). Together: a first-order discretisation of the particle system of
+    the WFR flow with any ``(alpha, beta)`` (the Lagrangian solver's characteristics).
+    """
+    r_new = r * np.exp((-0.5 * alpha * dt) * J)
+    return r_new[:, None] * retract(eta, (-beta * dt) * G)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -224,6 +266,19 @@ class NetworkTrainer(Solver):
     check_energy : bool
         ``method="full"`` with constant steps: check after every step that F did not increase beyond
         round-off and raise :class:`~wgf.discretisations.solver.BlowUp` if it did (see Notes).
+    parametrisation : {"cartesian", "conic"}
+        ``"cartesian"``: gradient descent on the weights ``w_j`` (above). ``"conic"``: conic particle
+        gradient descent on ``w_j = r_j eta_j`` with independent reaction and transport coefficients
+        (:func:`conic_update`): ``r_j <- r_j exp(-(alpha/2) J(eta_j) dt)``, ``eta_j`` moved by ``-beta dt
+        grad_S J(eta_j)`` and retracted, with J and ``grad_S J`` of the full objective (``method="full"``)
+        or of the mini-batch risk (``method="sgd"``, + lambda). Its limit as ``dt -> 0`` is the
+        Lagrangian particle system of the WFR flow with these ``(alpha, beta)`` for any model (for
+        :class:`~wgf.models.SpikeDeconvolution` the only way to a ratio beta/alpha other than 1/4);
+        ``(alpha, beta) = (4, 1)`` agrees with the cartesian step to first order in dt. Needs equal
+        layer steps ``(1, 1)``, ``sequential=False`` and constant steps.
+    alpha, beta : float
+        ``>= 0``, the conic step's reaction and transport coefficients (default ``(4, 1)``, the network's);
+        ignored by ``"cartesian"``.
 
     Attributes
     ----------
@@ -258,7 +313,8 @@ class NetworkTrainer(Solver):
 
     def __init__(self, model: Model, weights, *, step_size: float, layer_steps=(1.0, 1.0),
                  sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0,
-                 step_rule: str = "constant", check_energy: bool = True):
+                 step_rule: str = "constant", check_energy: bool = True, parametrisation: str = "cartesian",
+                 alpha: float = 4.0, beta: float = 1.0):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         try:
@@ -294,6 +350,15 @@ class NetworkTrainer(Solver):
                     f"method='sgd' needs a model that samples fresh data (sample_inputs, target); "
                     f"{type(model).__name__} lacks {', '.join(missing)}")
         self.check_energy = check_bool("check_energy", check_energy)
+        self.parametrisation = check_choice("parametrisation", parametrisation, PARAMETRISATIONS)
+        self.alpha = check_real("alpha", alpha, low=0.0)
+        self.beta = check_real("beta", beta, low=0.0)
+        if self.conic:
+            if self.layer_steps != (1.0, 1.0) or self.sequential or self.step_rule != "constant":
+                raise ValueError(
+                    "parametrisation='conic' sets its own steps (alpha, beta): it needs layer_steps = (1, 1), "
+                    f"sequential = false and step_rule = 'constant', got layer_steps = {self.layer_steps}, "
+                    f"sequential = {self.sequential}, step_rule = {self.step_rule!r}")
         self._quadratic = isinstance(model, QuadraticModel)
         # the potential at the current weights: (W, r, eta, J, G, (F, tol) or None), kept by the energy check
         self._here: tuple | None = None
@@ -318,6 +383,11 @@ class NetworkTrainer(Solver):
         self._block_pos = 0
 
     # ------------------------------------------------------------------ state
+    @property
+    def conic(self) -> bool:
+        """Whether the trainer takes conic steps (``parametrisation="conic"``)."""
+        return self.parametrisation == "conic"
+
     @property
     def weights(self) -> np.ndarray:
         return self._w
@@ -354,7 +424,8 @@ class NetworkTrainer(Solver):
 
     def balances(self) -> np.ndarray:
         """``a_j^2 - |b_j|^2`` per neuron (m,), conserved by the gradient flow with equal layer steps
-        (``a^2/c_a - |b|^2/c_b`` with unequal ones); its mean is the measure's Q."""
+        (``a^2/c_a - |b|^2/c_b`` with unequal ones; with conic steps, by their flow when alpha = 4 beta);
+        its mean is the measure's Q."""
         return self._w[:, 0] ** 2 - np.einsum("ij,ij->i", self._w[:, 1:], self._w[:, 1:])
 
     # ------------------------------------------------------------------ gradients
@@ -528,6 +599,10 @@ class NetworkTrainer(Solver):
         """``n`` SGD steps on the mini-batches ``first..first+n-1`` of transposed inputs ``XT`` with targets
         ``y``; raises FloatingPointError (weights unchanged since the last finite step) on a blow-up."""
         B = self.batch_size
+        if self.conic:
+            for s in range(first, first + n):
+                self._conic_sgd_step(XT, y, s)
+            return
         if self._fused():
             out = np.empty_like(self._w)
             with np.errstate(over="ignore", invalid="ignore"):
@@ -552,6 +627,29 @@ class NetworkTrainer(Solver):
             self._w = W_new
             self.steps += 1
 
+    def _conic_sgd_step(self, XT, y, s: int) -> None:
+        """One conic step on mini-batch s of the block: J and grad_S J of the mini-batch risk
+        ``(1/2B) sum_i (h(x_i) - y_i)^2`` (+ lambda) at the directions, from the kernel layer's sums."""
+        B = self.batch_size
+        W = self._w
+        r, eta = self._polar_split(W)
+        h, Z = _rf.features_transposed(eta, r * r / W.shape[0], XT, s * B, B)
+        g = (h - y[s * B:(s + 1) * B]) / B
+        SA, SB = _rf.reduce_transposed(Z, XT, g, s * B)
+        J, G = np.empty(W.shape[0]), np.empty_like(W)
+        _rf.finish_potential(eta, SA, SB, J, G)
+        self._w = self._conic_weights(r, eta, J + self._lambda, G, self.step_size)
+        self.steps += 1
+
+    def _conic_weights(self, r, eta, J, G, gamma) -> np.ndarray:
+        """The weights after a conic step from (r, eta) with the potential (J, G) (not stored);
+        FloatingPointError when they are not finite."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            W_new = conic_update(r, eta, J, G, gamma, self.alpha, self.beta)
+        if not np.all(np.isfinite(W_new)):
+            self._blown()
+        return W_new
+
     def _blown(self):
         raise FloatingPointError(
             f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
@@ -560,7 +658,21 @@ class NetworkTrainer(Solver):
         W = self._w
         if gamma is None:
             gamma = self.next_step_size()
-        W_new = np.empty_like(W)
+        if self.conic:
+            W_new = self._conic_weights(*self._potential_at(W), gamma)
+        else:
+            W_new = np.empty_like(W)
+            if not self._cartesian_step(W, gamma, W_new):
+                self._blown()
+        if self._checking:
+            self._check_step(W, W_new, gamma)
+        self._w = W_new
+        self.steps += 1
+        if self.step_rule != "constant":
+            self._t += gamma
+
+    def _cartesian_step(self, W: np.ndarray, gamma: float, W_new: np.ndarray) -> bool:
+        """The plain or sequential gradient step into W_new; False if the result is not finite."""
         with np.errstate(over="ignore", invalid="ignore"):
             if not self.sequential:
                 ok = _plain_update(W, self.population_gradient(W), gamma, self._c, W_new)
@@ -572,14 +684,7 @@ class NetworkTrainer(Solver):
                 ok = _sequential_update(W, rho, u, np.ascontiguousarray(J - self._lambda, dtype=np.float64),
                                         np.ascontiguousarray(G, dtype=np.float64), gamma,
                                         self.layer_steps[0], self.layer_steps[1], self._lambda, W_new)
-        if not ok:
-            self._blown()
-        if self._checking:
-            self._check_step(W, W_new, gamma)
-        self._w = W_new
-        self.steps += 1
-        if self.step_rule != "constant":
-            self._t += gamma
+        return ok
 
     def _steps(self, n: int, callback: Optional[StepCallback]) -> None:
         """Up to ``n`` steps, ``callback(self)`` after each (True stops); without a callback the SGD steps of a
@@ -681,5 +786,7 @@ class NetworkTrainer(Solver):
 
     def __repr__(self) -> str:
         rule = "" if self.step_rule == "constant" else f", step_rule={self.step_rule!r}"
+        steps = (f"conic, alpha={self.alpha:g}, beta={self.beta:g}" if self.conic
+                 else f"layer_steps={self.layer_steps}")
         return (f"NetworkTrainer(m={self.width}, d={self.model.dim}, method={self.method!r}, "
-                f"step_size={self.step_size:g}{rule}, layer_steps={self.layer_steps}, t={self.time:.6g})")
+                f"step_size={self.step_size:g}{rule}, {steps}, t={self.time:.6g})")
