@@ -99,6 +99,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.resources
 import inspect
 import math
 import os
@@ -1150,8 +1151,20 @@ def load_plugins(spec: str | None = None) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- bundled
 def bundled_cases_dir() -> Path:
-    """The ``solvers/`` folder of the source tree beside the package."""
-    return Path(__file__).resolve().parents[2] / "solvers"
+    """The folder of the bundled case files, from a source checkout or from an installed wheel.
+
+    In a source checkout (Python run in it, or an editable install) it is the ``solvers/`` folder beside
+    the package (recognised by ``pyproject.toml`` beside it as well). An installed wheel carries the same
+    files as package data: the cases in ``wgf/_bundled/solvers`` and the data files they name in
+    ``wgf/_bundled/data``, side by side as ``solvers/`` and ``data/`` are in the checkout, so that the
+    cases' relative paths (``teacher = "../data/teacher_fig2.csv"``) resolve in both
+    (``importlib.resources``; the wheel is installed unzipped, so the folder is a real directory).
+    """
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent
+    if (checkout / "solvers").is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout / "solvers"
+    return Path(str(importlib.resources.files("wgf").joinpath("_bundled", "solvers")))
 
 
 def bundled_cases() -> list[tuple[str, Path, str]]:
