@@ -16,6 +16,9 @@ A case is parsed and validated completely before anything is written: every mist
                                          #  x_1..x_dx, y; spike_deconvolution: positions and weights, or
                                          #  spikes = "file.csv" with columns x_0..x_d, w, and degree,
                                          #  weight_decay, normalization, noise, rng)
+    # data = "file.csv"                  # empirical_relu: columns x_1..x_dx, y (instead of X and y)
+    # spikes = "file.csv"                # spike_deconvolution: columns x_0..x_d, w (instead of positions
+                                         #   and weights)
 
     [initial]                            # optional (default: uniform, mass 1)
     type = "uniform"                     # uniform on the sphere
@@ -37,6 +40,9 @@ A case is parsed and validated completely before anything is written: every mist
     [eulerian]                           # optional, or [[eulerian]] for several runs (each may set `name`)
     level = 3                            # S^2: icosahedral level (0..7), lloyd = 0 Lloyd iterations
     # n = 256                            # S^1: number of cells
+    # lloyd = 0                          # S^2: Lloyd iterations of the icosahedral grid (0..1000)
+    # name = "coarse"                    # the run's name (default: eulerian, or eulerian_<i> for the i-th
+                                         #   table of [[eulerian]])
     scheme = "upwind"                    # the other keys are EulerianSolver's keyword arguments
     stepper = "ssprk2"
     # dt = 0.01                          # a fixed step (default: adaptive). Where it exceeds the positivity
@@ -47,6 +53,10 @@ A case is parsed and validated completely before anything is written: every mist
     [lagrangian]                         # optional (or [[lagrangian]])
     quadrature = "grid"                  # grid (level / n as above) | quasi_uniform (n) | random (n, seed)
     level = 2
+    # lloyd = 0                          # quadrature = "grid" on S^2: Lloyd iterations, as in [eulerian]
+    # n = 1024                           # quasi_uniform, random: the number of particles (grid on S^1: cells)
+    # seed = 0                           # random: the seed of the uniform sample
+    # name = "particles"                 # the run's name, as in [eulerian]
     stepper = "rk4"                      # the other keys are LagrangianSolver's keyword arguments
     dt = 0.05                            # fixed steps (rk2, rk4): a step that raises F beyond round-off
     # check_energy = true                #   stops the run (numerical blow-up: the energy increased...)
@@ -54,6 +64,7 @@ A case is parsed and validated completely before anything is written: every mist
     [network]                            # optional (or [[network]]): one run per (width, seed)
     widths = [10, 100]
     seeds = [0, 1]
+    # name = "net"                       # prefix of the run names (default network): net_m0010_s0, ...
     init = "uniform"                     # kind of wgf.discretisations.network.initial_weights
     # radius = 1.0                       # |w_j| at initialisation (default sqrt([initial] mass))
     step_size = 0.01                     # the other keys are NetworkTrainer's keyword arguments

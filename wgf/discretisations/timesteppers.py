@@ -27,6 +27,7 @@ import numpy as np
 __all__ = ["STEPPERS", "register_stepper", "Stepper", "ExplicitRK", "StrangSplitting", "rk_step",
            "get_stepper", "next_step_size"]
 
+#: The registry of time steppers by name (filled by :func:`register_stepper`).
 STEPPERS: dict[str, type["Stepper"]] = {}
 
 
