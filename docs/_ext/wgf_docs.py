@@ -6,7 +6,8 @@
     its "allowed keys" message, so the list is the validator's own), each with its default and its
     description, taken from the annotated schema in the docstring of :mod:`wgf.app.cases` or, for keys that
     are passed on to a model or solver constructor, from that constructor's numpydoc ``Parameters``. A key
-    that the parser accepts but that neither place documents is a build warning (an error under ``-W``).
+    that the parser accepts but that neither place documents (or that the schema lists without a comment)
+    is a build warning (an error under ``-W``).
 
 ``api/public.rst`` (included by ``api/index.rst``) and the page ``api/modules.rst``, written when the
 configuration is read
@@ -156,6 +157,9 @@ def schema_tables() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
                 rows.append((key, _default(target, key), params[key][1]))
             elif key in documented:
                 value, comment = documented[key]
+                if not comment:
+                    logger.warning(f"wgf-case-schema: [{section}] key '{key}' has no comment in the schema of the "
+                                   "cases module's docstring")
                 rows.append((key, value, comment))
             else:
                 logger.warning(f"wgf-case-schema: [{section}] key '{key}' is accepted by the case parser but "

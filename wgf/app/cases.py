@@ -25,8 +25,8 @@ A case is parsed and validated completely before anything is written: every mist
     mass = 1.0                           # total mass nu_0(S^d) > 0
 
     [flow]                               # optional: d/dt nu = -alpha J nu + beta div(nu grad J)
-    alpha = 4.0
-    beta = 1.0
+    alpha = 4.0                          # the reaction's coefficient, >= 0 (4: the network's flow)
+    beta = 1.0                           # the transport's coefficient, >= 0 (not both 0)
 
     [time]                               # required
     final = 10.0                         # final time T > 0
@@ -52,7 +52,7 @@ A case is parsed and validated completely before anything is written: every mist
 
     [lagrangian]                         # optional (or [[lagrangian]])
     quadrature = "grid"                  # grid (level / n as above) | quasi_uniform (n) | random (n, seed)
-    level = 2
+    level = 2                            # quadrature = "grid" on S^2: the grid's icosahedral level (0..7)
     # lloyd = 0                          # quadrature = "grid" on S^2: Lloyd iterations, as in [eulerian]
     # n = 1024                           # quasi_uniform, random: the number of particles (grid on S^1: cells)
     # seed = 0                           # random: the seed of the uniform sample
@@ -62,8 +62,8 @@ A case is parsed and validated completely before anything is written: every mist
     # check_energy = true                #   stops the run (numerical blow-up: the energy increased...)
 
     [network]                            # optional (or [[network]]): one run per (width, seed)
-    widths = [10, 100]
-    seeds = [0, 1]
+    widths = [10, 100]                   # the network widths m (an integer or distinct integers >= 1)
+    seeds = [0, 1]                       # the seeds, one run per (width, seed) (default [0])
     # name = "net"                       # prefix of the run names (default network): net_m0010_s0, ...
     init = "uniform"                     # kind of wgf.discretisations.network.initial_weights
     # radius = 1.0                       # |w_j| at initialisation (default sqrt([initial] mass))
