@@ -29,7 +29,7 @@ import sys, tomllib
 from pathlib import Path
 from wgf.app.cases import parse_case
 from wgf.app.controller import Controller
-from wgf.app.sweep import toml_dumps
+from tomli_w import dumps as toml_dumps
 case_path, out, factor = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 doc = tomllib.loads(case_path.read_text())
 doc["time"]["final"] = doc["time"]["final"] / factor

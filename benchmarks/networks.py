@@ -284,7 +284,11 @@ def main(argv=None):
     args = parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
         "--rounds", type=int, default=None, help="rounds of the four SGD timing configurations"))
     import numba
-    import torch
+    try:
+        import torch
+    except ImportError:
+        sys.exit("benchmarks.networks times wgf against PyTorch (a CPU build, a benchmark peer only, never a "
+                 "dependency of wgf): pip install torch")
 
     quick = args.quick
     widths = [5, 30] if quick else [5, 10, 20, 30, 100, 1000]

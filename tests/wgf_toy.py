@@ -31,7 +31,7 @@ from wgf.app.io import file_contents
 from wgf.geometry.measure import Measure
 from wgf.models.base import Model
 from wgf.discretisations.solver import BlowUp, Solver
-from wgf.app.sweep import toml_dumps
+from tomli_w import dumps as toml_dumps
 
 
 #: Test hooks read at every step (step numbers count from 1 over the whole run, resumes included).

@@ -218,3 +218,65 @@ def test_d2_margins_within_ten_percent_of_the_references():
     for name in ("both layers, normalised", "output layer, normalised"):
         g = [r["gap (int|a||b|)"] for r in rows if r["run"] == name]
         assert g[-1] < 0.5 * g[len(g) // 2]
+
+
+# ------------------------------------------------------------------------------------ along a run
+from wgf.analysis.implicit_bias import max_margin_references, normalised_predictor, support_share  # noqa: E402
+
+
+def _network_measure(W):
+    """nu = (1/m) sum |w_j|^2 delta_{w_j/|w_j|}, and the network's own (1/m) sum a_j relu(b_j . x)."""
+    return wgf.Measure.from_weights(W), lambda F: np.maximum(F @ W[:, 1:].T, 0.0) @ W[:, 0] / len(W)
+
+
+def test_normalised_predictor_is_the_networks_output_over_its_path_norm():
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(40, 4))
+    nu, net = _network_measure(W)
+    F = margins.add_bias(rng.normal(size=(25, 2)))
+    path_norm = np.mean(np.abs(W[:, 0]) * np.linalg.norm(W[:, 1:], axis=1))
+    np.testing.assert_allclose(normalised_predictor(nu, F), net(F) / path_norm, rtol=1e-12, atol=1e-15)
+    y = np.where(rng.random(25) < 0.5, -1.0, 1.0)
+    assert np.isclose(np.min(y * normalised_predictor(nu, F)), margins.normalised_margin(nu, F, y)["by_ab"])
+    with pytest.raises(ValueError, match="int \\|a\\|\\|b\\| dnu = 0"):
+        normalised_predictor(wgf.Measure(np.array([[1.0, 0, 0, 0]]), np.array([1.0])), F)
+
+
+def test_references_are_unit_norm_predictors_with_the_reference_margins():
+    _, y, F = _cluster(n=60)
+    refs = max_margin_references(F, y, 2000)
+    assert np.sum(np.abs(refs.f1_weights)) <= 1 + 1e-9
+    assert np.isclose(np.min(y * refs.f1_predictor(F)), refs.f1, rtol=1e-6)
+    K = margins.f2_kernel(F)
+    Q = np.outer(y, y) * K
+    assert np.isclose(refs.f2_dual @ Q @ refs.f2_dual, 1.0, rtol=1e-9)  # ||f||_H = 1
+    assert np.isclose(np.min(y * refs.f2_predictor(F)), refs.f2, rtol=1e-6)
+    # the F1 solution as a measure: atoms (sign c_k, u_k)/sqrt 2 of mass 2|c_k| have |a||b| = 1/2 per unit mass,
+    # so their normalised predictor is the LP predictor over sum |c_k|, with the LP's margin over sum |c_k|
+    U, s, c = refs.f1_support(relative=1e-12)
+    nu = wgf.Measure(np.column_stack([s, U]) / np.sqrt(2), 2 * c)
+    np.testing.assert_allclose(normalised_predictor(nu, F) * c.sum(), refs.f1_predictor(F), atol=1e-10)
+    # and the F1 margin bounds every measure's normalised margin (up to the LP's lower-bound error)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        W = rng.normal(size=(30, F.shape[1] + 1))
+        assert margins.normalised_margin(wgf.Measure.from_weights(W), F, y)["by_ab"] <= refs.f1 * 1.01
+
+
+def test_support_share_counts_the_weight_in_cones_of_the_right_sign():
+    u = np.array([[1.0, 0.0]])
+    angle = np.radians(10)
+
+    def atom(sign, phi, mass):
+        b = np.array([np.cos(phi), np.sin(phi)])
+        return np.r_[sign, b] / np.sqrt(2), mass
+
+    inside, outside = np.radians(9.9), np.radians(10.1)
+    pts, ms = zip(atom(1, inside, 1.0), atom(1, -inside, 2.0), atom(1, outside, 3.0), atom(-1, 0.0, 4.0))
+    nu = wgf.Measure(np.array(pts), np.array(ms))
+    assert np.isclose(support_share(nu, u, np.array([1.0]), angle), 3.0 / 10.0)
+    assert np.isclose(support_share(nu, u, np.array([-1.0]), angle), 4.0 / 10.0)
+    assert np.isclose(support_share(nu, np.vstack([u, u]), np.array([1.0, -1.0]), angle), 7.0 / 10.0)
+    assert np.isclose(support_share(nu, u, np.array([1.0]), np.pi), 6.0 / 10.0)
+    with pytest.raises(ValueError, match="angle"):
+        support_share(nu, u, np.array([1.0]), 0.0)

@@ -131,3 +131,57 @@ def test_more_figures_on_synthetic_measures(tmp_path):
         plots.density_figure(g.points, dens, tmp_path / "bad.png", pole=3)
     png(plots.distance_figure([10, 10, 100, 100], [0.3, 0.2, 0.1, 0.05], tmp_path / "dist.png",
                               earlier=[("t = 0", [10, 100], [0.2, 0.06])], floors=[("grid", 0.04)], label="t = 1"))
+
+
+def test_classification_report_quotes_margins_read_from_the_snapshots(tmp_path):
+    from wgf.analysis.implicit_bias import max_margin_references
+    from wgf.analysis.margins import normalised_margin
+    from wgf.app.margin_report import F1_DIRECTIONS
+
+    rng = np.random.default_rng(1)
+    X = np.sort(rng.uniform(-1, 1, 12))
+    y = np.where(np.abs(X) < 0.5, 1.0, -1.0)
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([X, y]), delimiter=",")
+    text = f"""
+title = "tiny classification"
+[model]
+type = "empirical_relu"
+data = "{data.name}"
+loss = "logistic"
+bias = true
+[time]
+final = 2.0
+snapshots = [0.5, 2.0]
+records = 4
+[lagrangian]
+quadrature = "quasi_uniform"
+n = 200
+stepper = "rk4"
+dt = 0.05
+[network]
+widths = [20]
+seeds = [0]
+step_size = 0.05
+"""
+    case = parse_case(text, name="c", base_dir=tmp_path)
+    Controller.new(case, tmp_path / "c.h5", quiet=True).run()
+    out, figures = report(tmp_path / "c.h5")
+    assert {"c_margin.png", "c_predictor.png"} <= {f.name for f in figures}
+    for f in figures:
+        if f.name in ("c_margin.png", "c_predictor.png"):
+            assert imread(f).shape[0] > 100
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("implicit bias"))
+    refs = max_margin_references(case.model.features, y, F1_DIRECTIONS)
+    assert f"F1 max margin >= {refs.f1:.6g}" in lines[start + 1] and f"F2 max margin = {refs.f2:.6g}" in lines[start + 1]
+    rows = {line.split()[0]: line.split() for line in lines[start + 3:start + 5]}
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        for name in ("lagrangian", "network_m0020_s0"):
+            snap = f[name]["snapshots"]
+            last = snap[sorted(snap)[-1]]
+            nu = Measure(last["points"][()], last["masses"][()])
+            m = normalised_margin(nu, case.model.features, y)["by_ab"]
+            assert float(rows[name][1]) == last.attrs["time"]
+            assert math.isclose(float(rows[name][2]), m, rel_tol=1e-4)
+            assert math.isclose(float(rows[name][3]), 1 - m / refs.f1, rel_tol=1e-3, abs_tol=1e-6)

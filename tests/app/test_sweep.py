@@ -3,7 +3,6 @@ process) merged into one HDF5 file read with h5py, a failing run that is reporte
 and the TOML writer."""
 
 import json
-import math
 import tomllib
 
 import h5py
@@ -13,7 +12,7 @@ import pytest
 from helpers import run_main
 from wgf.app import cases
 from wgf.app.controller import Controller
-from wgf.app.sweep import SweepError, load_sweep, parse_sweep, run_sweep, toml_dumps
+from wgf.app.sweep import SweepError, load_sweep, parse_sweep, run_sweep
 
 BASE = """
 title = "tiny teacher-student"
@@ -129,11 +128,3 @@ def test_array_of_tables_parameter(folder):
     assert [tomllib.loads(r.case_text)["network"][1]["widths"] for r in sw.runs] == [3, 4]
     with pytest.raises(SweepError, match="array of tables; name one by its position"):
         parse_sweep('case = "two.toml"\n[parameters]\n"network.widths" = [3]\n', base_dir=folder)
-
-
-def test_toml_writer_round_trip():
-    doc = {"title": "a \"quoted\" \\ title\nwith é and \x7f", "x": 1.5e-300, "n": -3, "flag": True,
-           "inf": math.inf, "model": {"type": "t", "teacher": [[1.0, 2.0], [3.0, -4.0]], "odd key": "v"},
-           "network": [{"widths": [1, 2], "name": "a"}, {"widths": 3}], "empty": {}}
-    back = tomllib.loads(toml_dumps(doc))
-    assert back == doc

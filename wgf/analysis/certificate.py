@@ -72,8 +72,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..geometry.measure import Measure
-from ..models.base import Model
 from ..geometry.sphere import covering_point_set, exp_map, retract
+from ..models.base import Model
 
 __all__ = [
     "OptimalityCertificate",

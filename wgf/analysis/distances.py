@@ -54,8 +54,8 @@ import numpy as np
 
 from .._validate import check_bool, check_int, check_real
 from ..geometry.measure import Measure
-from ..models.base import Model
 from ..geometry.sphere import geodesic_distance
+from ..models.base import Model
 
 __all__ = [
     "predictor_distance",

@@ -62,8 +62,8 @@ import numpy as np
 from scipy.optimize import linprog, nnls
 
 from ..geometry.measure import Measure
-from ..models.relu_kernel import relu_kappa
 from ..geometry.sphere import quasi_uniform_points
+from ..models.relu_kernel import relu_kappa
 
 __all__ = [
     "cluster_classification_data",

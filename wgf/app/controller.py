@@ -46,10 +46,10 @@ from typing import Any, Optional, TextIO
 
 import numpy as np
 
-from . import io
-from .cases import Case, CaseError, RunSpec, parse_case
 from ..analysis.certificate import optimality_certificate
 from ..discretisations.solver import BlowUp, Solver, StepReducedWarning
+from . import io
+from .cases import Case, CaseError, RunSpec, parse_case
 
 __all__ = ["Controller", "Outcome", "EXIT_CODES"]
 

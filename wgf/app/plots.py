@@ -14,6 +14,8 @@ Each function takes plain arrays and writes one PNG file; :mod:`wgf.app.report` 
   the a axis, so latitude is ``arcsin a`` and longitude the direction of b).
 - :func:`distance_figure`: distance to the reference (PDE) solution against the network width m, with
   fitted slopes and the reference rate ``1/sqrt(m)``.
+- :func:`margin_figure`, :func:`predictor_figure`: classification runs, the normalised margin and the
+  share of weight near the F1 support against t, and the final predictors beside the max-margin ones.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 __all__ = ["energy_figure", "particle_figure", "particle_panels", "density_figure", "distance_figure",
+           "margin_figure", "predictor_figure",
            "particle_positions", "sphere_cell_polygons", "map_coordinates"]
 
 POSITIVE = "tab:red"
@@ -379,5 +382,88 @@ def distance_figure(widths: Sequence[int], distances: Sequence[float], path: str
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     _title(ax, title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- margins
+def _run_style(label: str, widths: list[int]) -> dict:
+    """Networks: thin lines coloured by width; the PDE's runs: thick black / grey."""
+    w = _width_of(label)
+    if w is None:
+        return {"color": "black" if "lagrangian" in label else "0.5", "lw": 2.0, "zorder": 3}
+    cmap = colormaps["viridis"]
+    k = widths.index(w)
+    return {"color": cmap(0.1 + 0.8 * k / max(1, len(widths) - 1)), "lw": 0.9, "alpha": 0.8, "zorder": 2}
+
+
+def margin_figure(paths: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: str | Path, *,
+                  f1: float, f2: float, angle_deg: float, title: str = "") -> Path:
+    """Two panels against t (log axis): the normalised margin of every ``(label, t, margin, share)`` with the
+    F1 (LP) and F2 max margins as horizontal lines, and the share of ``int |a||b| dnu`` within
+    ``angle_deg`` of the F1 support. Points with t <= 0 are left out (a log axis cannot show them)."""
+    fig = _figure(10.5, 4.2)
+    ax1, ax2 = fig.subplots(1, 2)
+    widths = sorted({w for w in (_width_of(p[0]) for p in paths) if w is not None})
+    seen: set = set()
+    for label, t, margin, share in paths:
+        ok = np.asarray(t) > 0
+        st = _run_style(label, widths)
+        w = _width_of(label)
+        key = w if w is not None else label
+        name = (f"m = {w}" if w is not None else label) if key not in seen else None
+        seen.add(key)
+        ax1.semilogx(np.asarray(t)[ok], np.asarray(margin)[ok], marker=".", label=name, **st)
+        ax2.semilogx(np.asarray(t)[ok], np.asarray(share)[ok], marker=".", **st)
+    ax1.axhline(f1, ls="--", color="C3", lw=1.2, label=f"F1 max margin (LP) {f1:.4g}")
+    if f2 > 0:
+        ax1.axhline(f2, ls=":", color="C0", lw=1.2, label=f"F2 max margin {f2:.4g}")
+    ax1.set_xlabel("t")
+    ax1.set_ylabel("min_i y_i h(x_i) / int |a||b| dnu")
+    ax1.grid(True, which="both", alpha=0.3)
+    ax1.legend(fontsize=7)
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.set_xlabel("t")
+    ax2.set_ylabel(f"share of int |a||b| within {angle_deg:.0f} deg of the F1 support")
+    ax2.grid(True, which="both", alpha=0.3)
+    _title(fig, title, width=110)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def predictor_figure(grid: np.ndarray, predictors: Sequence[tuple[str, np.ndarray]], X: np.ndarray,
+                     y: np.ndarray, path: str | Path, *, shape: tuple[int, int] | None = None,
+                     title: str = "") -> Path:
+    """Predictors on the training data. One-dimensional inputs (``grid`` (p, 1), ``shape`` None): each
+    ``(label, values (p,))`` as a curve over x with the points ``(x_i, 0)`` marked by label. Two-dimensional
+    inputs (``grid`` (p, 2) from a meshgrid of ``shape``): each predictor's zero level set (its decision
+    boundary) over the points coloured by label."""
+    fig = _figure(6.4, 5.0)
+    ax = fig.add_subplot()
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    styles = ["--", ":", "-", "-.", "-"]
+    colours = ["C3", "C0", "black", "C2", "C1"]
+    for i, (label, v) in enumerate(predictors):
+        v = np.asarray(v, float)
+        col = colours[i % len(colours)]
+        if shape is None:
+            ax.plot(grid[:, 0], v, styles[i % 5], color=col, lw=1.6, label=label)
+        else:
+            ax.contour(grid[:, 0].reshape(shape), grid[:, 1].reshape(shape), v.reshape(shape), levels=[0.0],
+                       colors=[col], linestyles=[styles[i % 5]], linewidths=1.6)
+            ax.plot([], [], styles[i % 5], color=col, label=label)
+    if shape is None:
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.scatter(X[:, 0], np.zeros(len(X)), c=np.where(y > 0, POSITIVE, NEGATIVE), s=18, zorder=4)
+        ax.set_xlabel("x")
+        ax.set_ylabel("h(x) / int |a||b| dnu  (max-margin predictors: unit norm)")
+    else:
+        ax.scatter(X[:, 0], X[:, 1], c=np.where(y > 0, POSITIVE, NEGATIVE), s=14, zorder=4)
+        ax.set_xlabel("x_1")
+        ax.set_ylabel("x_2")
+        ax.set_aspect("equal")
+    ax.legend(fontsize=7)
+    _title(ax, title + (": decision boundaries h = 0" if shape is not None else ": predictors"))
     fig.tight_layout()
     return _save(fig, path)

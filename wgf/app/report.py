@@ -21,7 +21,9 @@ Figures (:mod:`wgf.app.plots`), named after the file ``OUT.h5``: ``OUT_energy.pn
 own distance to the reference as a horizontal line), ``OUT_particles.png`` (one panel per width, its
 first seed, and one per Lagrangian run: the layout of the ICM review's Fig 2),
 ``OUT_particles_<run or width>.png`` (all seeds of a width on one panel; Lagrangian runs), and
-``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1). Particle plots
+``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1). Classification
+cases (logistic loss) add a section on the implicit bias, the normalised margins against the F1 and F2
+max margins, with ``OUT_margin.png`` and ``OUT_predictor.png`` (:mod:`wgf.app.margin_report`). Particle plots
 exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives in R^dx): for larger dx they are
 skipped, with a note.
 """
@@ -37,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry.measure import Measure
 from . import plots
 from .cases import Case, CaseError, parse_case
 from .io import OutputReader
-from ..geometry.measure import Measure
+from .margin_report import MarginSummary, margin_figures, margin_lines, summarize_margins
 
 __all__ = ["RunSummary", "WidthSummary", "Summary", "summarize", "format_table", "write_figures", "report"]
 
@@ -97,6 +100,8 @@ class Summary:
     #: ``(t, {network run: distance to the reference})`` at every snapshot time the reference shares
     by_time: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     final_time: float = math.nan
+    #: classification runs (logistic loss): margins against the max-margin references
+    margins: MarginSummary | None = None
 
     def slopes(self) -> list[tuple[float, float]]:
         """``(t, slope)`` of log(mean distance to the reference over seeds) against log m per snapshot
@@ -220,6 +225,7 @@ def summarize(r: OutputReader) -> Summary:
         _distances(r, summary, case, targets)
     if any(row.solver == "network" for row in rows):
         _widths(summary, targets)
+    summary.margins = summarize_margins(r, summary, _snapshot_measure)
     return summary
 
 
@@ -352,7 +358,9 @@ def format_table(summary: Summary) -> str:
         if slopes and ref is not None:
             lines.append(f"slope of log(mean distance to {ref}) against log m (i.i.d. sampling alone gives "
                          "-0.5): " + ", ".join(f"t = {t:.4g}: {s:.2f}" for t, s in slopes))
-    notes = list(dict.fromkeys(summary.notes))
+    if summary.margins is not None and summary.margins.paths:
+        lines += margin_lines(summary.margins)
+    notes = list(dict.fromkeys(summary.notes + (summary.margins.notes if summary.margins is not None else [])))
     if notes:
         lines.append("")
         for n in notes:
@@ -466,6 +474,8 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
                                             title=f"{row.name}: density of nu_t"
                                             + (" (stars: the teacher's neurons)" if marks is not None
                                                and pts.shape[1] == 3 else "")))
+    if summary.margins is not None and summary.margins.paths:
+        out += margin_figures(summary.margins, stem, summary.title, summary.reference)
     return out
 
 

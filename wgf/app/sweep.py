@@ -50,7 +50,6 @@ import itertools
 import json
 import math
 import os
-import re
 import shutil
 import sys
 import time
@@ -61,11 +60,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
 import numpy as np
+import tomli_w
 
 from .cases import CaseError, bundled_cases, parse_case
 
 __all__ = ["SweepError", "Sweep", "SweepRun", "load_sweep", "parse_sweep", "run_sweep", "SweepResult", "merge",
-           "map_tasks", "toml_dumps", "SWEEP_FORMAT", "SWEEP_FORMAT_VERSION", "SWEEP_MODES", "worker_environment"]
+           "map_tasks", "SWEEP_FORMAT", "SWEEP_FORMAT_VERSION", "SWEEP_MODES", "worker_environment"]
 
 SWEEP_FORMAT = "wgf-sweep"
 SWEEP_FORMAT_VERSION = 1
@@ -76,65 +76,6 @@ MAX_RUNS = 10_000
 
 class SweepError(CaseError):
     """A sweep file that cannot be run; the message names the key, the value and what is allowed."""
-
-
-# ---------------------------------------------------------------------------------------------- TOML writer
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key(k: str) -> str:
-    return k if _BARE.match(k) else _string(k)
-
-
-def _string(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _string(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write a {type(v).__name__} as TOML")
-
-
-def _is_table_array(v: Any) -> bool:
-    return isinstance(v, list) and len(v) > 0 and all(isinstance(x, dict) for x in v)
-
-
-def toml_dumps(doc: dict, _prefix: str = "") -> str:
-    """TOML text of a document (the subset produced by ``tomllib``: tables, arrays of tables, strings,
-    numbers, booleans, arrays); ``tomllib.loads(toml_dumps(d)) == d``."""
-    lines = []
-    for k, v in doc.items():
-        if not isinstance(v, dict) and not _is_table_array(v):
-            lines.append(f"{_key(k)} = {_value(v)}")
-    for k, v in doc.items():
-        name = f"{_prefix}{_key(k)}"
-        if isinstance(v, dict):
-            lines.append(f"\n[{name}]")
-            body = toml_dumps(v, name + ".")
-            if body.strip():
-                lines.append(body.rstrip("\n"))
-        elif _is_table_array(v):
-            for t in v:
-                lines.append(f"\n[[{name}]]")
-                body = toml_dumps(t, name + ".")
-                if body.strip():
-                    lines.append(body.rstrip("\n"))
-    return "\n".join(lines).lstrip("\n") + "\n"
 
 
 # ---------------------------------------------------------------------------------------------- schema
@@ -264,7 +205,7 @@ def parse_sweep(text: str, *, name: str = "sweep", base_dir: Path | str = ".") -
         values = dict(zip(keys, combo))
         for k, v in values.items():
             _set(doc, k, v)
-        case_text = toml_dumps(doc)
+        case_text = tomli_w.dumps(doc)
         try:
             parse_case(case_text, name=base_path.stem, base_dir=sweep.base_dir)
         except CaseError as exc:

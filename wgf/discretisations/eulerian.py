@@ -70,10 +70,10 @@ import numpy as np
 from numba import njit, prange
 from scipy.linalg.blas import dsymv as _dsymv
 
-from .finite_volume import SCHEMES, FiniteVolumeOperator
 from ..geometry.grid import Grid
 from ..geometry.measure import Measure
 from ..models.base import Model, QuadraticModel
+from .finite_volume import SCHEMES, FiniteVolumeOperator
 from .solver import Solver, StepCallback, StepReducedWarning
 from .timesteppers import STEPPERS, ExplicitRK, StrangSplitting, get_stepper
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 from scipy.special import gammaln
-from scipy.stats import qmc, norm
+from scipy.stats import norm, qmc
 
 from .normals import standard_normal
 

@@ -57,21 +57,11 @@ import numpy as np
 
 from ..geometry.measure import Measure, as_points
 from ..geometry.sphere import geodesic_distance
-from .spike_kernels import (
-    derivative_coefficients,
-    dirichlet_coefficients,
-    fourier_basis,
-    legendre_sum_coefficients,
-    n_measurements,
-    real_spherical_harmonics,
-    zonal_curvature_constant,
-    zonal_feature_derivative_norms,
-    zonal_kernel_matrix,
-    zonal_lipschitz_constant,
-    zonal_potential,
-    zonal_potential_numpy,
-)
 from .base import QuadraticModel
+from .spike_kernels import (derivative_coefficients, dirichlet_coefficients, fourier_basis, legendre_sum_coefficients,
+                            n_measurements, real_spherical_harmonics, zonal_curvature_constant,
+                            zonal_feature_derivative_norms, zonal_kernel_matrix, zonal_lipschitz_constant,
+                            zonal_potential, zonal_potential_numpy)
 
 __all__ = ["SpikeDeconvolution", "spike_train", "NORMALIZATIONS"]
 

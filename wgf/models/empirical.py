@@ -22,13 +22,9 @@ import numpy as np
 from scipy.special import expit
 
 from ..geometry.measure import Measure
-from .relu_features import (
-    relu_features_potential,
-    relu_features_potential_numpy,
-    relu_features_predict,
-    relu_features_predict_numpy,
-)
 from .base import Model
+from .relu_features import (relu_features_potential, relu_features_potential_numpy, relu_features_predict,
+                            relu_features_predict_numpy)
 
 __all__ = ["EmpiricalReLU", "LOSSES", "loss_value", "loss_derivative"]
 

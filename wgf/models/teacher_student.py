@@ -19,9 +19,9 @@ import numpy as np
 
 from ..geometry.measure import Measure
 from ..geometry.normals import standard_normal, standard_normal_transposed
+from .base import QuadraticModel
 from .relu_features import predict_transposed, relu_features_predict, transpose_inputs, transposed_rows
 from .relu_kernel import relu_kernel_matrix, relu_potential, relu_potential_numpy
-from .base import QuadraticModel
 
 __all__ = ["TeacherStudent", "INPUT_DISTRIBUTIONS"]
 
