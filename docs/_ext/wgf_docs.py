@@ -384,8 +384,9 @@ def resolve_alias(app, env, node, contnode):
     ``wgf.models.teacher_student.TeacherStudent``) and docstrings name objects through the namespace they
     are written in (``Model.energy`` in a module that imports ``Model``). A reference that Sphinx did not
     find is looked up as Python would (the name itself, then within the reference's class and module) and,
-    if it is an object documented under its defining module, linked there. Anything else stays unresolved
-    (a warning, an error under ``-W``)."""
+    if it is an object documented under its defining module, linked there; failing that, a short name that
+    only one object of wgf (under all its documented names) ends with is that object. Anything else stays
+    unresolved (a warning, an error under ``-W``)."""
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"].lstrip("~.")
@@ -404,6 +405,16 @@ def resolve_alias(app, env, node, contnode):
             found = domain.resolve_xref(env, node["refdoc"], app.builder, reftype, canonical, node, contnode)
             if found is not None:
                 return found
+    # A module's first docstring line shown elsewhere (the tables of modules) loses its module: a name that
+    # ends exactly one documented object of the package (wgf...), or one defining module, is that object.
+    if target.startswith("wgf.") or not target.replace(".", "").replace("_", "").isalnum():
+        return None
+    matches = sorted(name for name in domain.objects if name.startswith("wgf.") and name.endswith("." + target))
+    defining = {_canonical(name) or name for name in matches}
+    if len(defining) == 1:
+        (name,) = defining
+        best = name if name in domain.objects else matches[0]
+        return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", best, node, contnode)
     return None
 
 
