@@ -2,10 +2,12 @@
 virtual environment outside the checkout carries the bundled cases and their data, so that ``wgf cases``
 lists them and ``wgf run teacher_student`` runs the default case by name, from the installed files alone.
 
-The virtual environment is created with ``--system-site-packages`` so that wgf's dependencies (numpy,
-scipy, numba, ...) come from the environment running the tests instead of being downloaded again; wgf
-itself is installed into it from the wheel (``--no-deps``), and the test checks that the ``wgf`` it runs
-is that copy. Building needs the build backend (setuptools >= 77, fetched by pip's build isolation)."""
+The fresh virtual environment reuses wgf's dependencies (numpy, scipy, numba, ...) from the environment
+running the tests instead of downloading them again: like ``--system-site-packages``, but pointing at the
+site-packages folders of the running environment (a ``.pth`` file), which need not be the system's (CI runs
+in a venv). wgf itself is installed into it from the wheel (``--no-deps``), and the test checks that the
+``wgf`` it runs is that copy, not the checkout's. Building needs the build backend (setuptools >= 77,
+fetched by pip's build isolation)."""
 
 import os
 import subprocess
@@ -52,8 +54,12 @@ def installed(tmp_path_factory):
     wheels, sdists = sorted(dist.glob("wgf-*.whl")), sorted(dist.glob("wgf-*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in dist.iterdir())
     venv_dir = tmp / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(venv_dir)
+    venv.EnvBuilder(with_pip=True).create(venv_dir)
     py = venv_dir / "bin" / "python"
+    purelib = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp,
+                   env=_clean_env(venv_dir)).stdout.strip()
+    deps = [p for p in sys.path if p.rstrip("/").endswith("site-packages")]
+    (Path(purelib) / "_test_environment.pth").write_text("".join(f"{p}\n" for p in deps))
     _run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheels[0])], cwd=tmp,
          env=_clean_env(venv_dir))
     work = tmp / "work"
