@@ -122,6 +122,19 @@ class ToySolver(Solver):
             if callback is not None and callback(self):
                 return
 
+    def estimate_steps(self, t_end: float) -> float:
+        """The steps to ``t_end`` without stops in between (the work estimate's protocol): the step grows
+        by ``growth`` to ``dt_max``, the last one is shortened to land on ``t_end``; counted step by step
+        up to 10^6 steps, then at ``dt_max`` (or ``dt`` without growth)."""
+        t, h, n = self.time, self.dt, 0
+        while t < t_end and n < 10**6:
+            step = min(h, t_end - t)
+            t = t_end if step == t_end - t else t + step
+            if step == h:
+                h = min(h * self.growth, self.dt_max)
+            n += 1
+        return float(n) if t >= t_end else n + (t_end - t) / h
+
     @property
     def blown_up(self) -> bool:
         return self.blowup_at is not None and self.time >= self.blowup_at

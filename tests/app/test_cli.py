@@ -118,7 +118,7 @@ def test_bundled_cases_and_usage_errors(tmp_path, monkeypatch):
         ([], "the following arguments are required: COMMAND"),
         (["run"], "run needs CASE.toml"),
         (["run", "a.toml", "--resume", "b.h5"], "give either CASE.toml or --resume"),
-        (["run", "--resume", "b.h5", "--force"], "-o and --force do not apply"),
+        (["run", "--resume", "b.h5", "--force"], "-o, --force and --allow-long do not apply"),
         (["run", "toy_small"], "toy_small.h5 already exists; use --force to overwrite it or -o"),
         (["run", "nothere.toml"], "no such case file: nothere.toml"),
         (["run", "toy_small", "-o", "missing/out.h5"], "the folder missing does not exist"),

@@ -2,7 +2,8 @@
 
 ::
 
-    wgf run CASE.toml [-o OUT.h5] [--force] [--quiet]   run a case (CASE may name a bundled case)
+    wgf run CASE.toml [-o OUT.h5] [--force] [--quiet] [--allow-long]
+                                                        run a case (CASE may name a bundled case)
     wgf run --resume OUT.h5 [--quiet]                   continue from the file's last checkpoint
     wgf report OUT.h5 [--no-figures]                    comparison table; figures beside the file
     wgf cases                                           list the bundled cases
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="OUT.h5", help="continue OUT.h5 from its last checkpoint")
     r.add_argument("--force", action="store_true", help="overwrite an existing output file")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages (errors only)")
+    r.add_argument("--allow-long", action="store_true",
+                   help="run a case even if its estimated work (steps times cells, particles or neurons) is "
+                   "above the limit that refuses requests that cannot finish in any sensible time")
     r.set_defaults(func=_cmd_run)
     rep = sub.add_parser("report", help="print the comparison table and write the figures",
                          description="Print the comparison table of an output file and write its figures "
@@ -120,8 +124,9 @@ def _cmd_run(args) -> int:
         if args.resume is not None:
             if args.case is not None:
                 raise _UsageError("give either CASE.toml or --resume OUT.h5, not both")
-            if args.output is not None or args.force:
-                raise _UsageError("--resume continues the file it names: -o and --force do not apply")
+            if args.output is not None or args.force or args.allow_long:
+                raise _UsageError("--resume continues the file it names: -o, --force and --allow-long do not "
+                                  "apply")
             ctl = Controller.resume(args.resume, quiet=args.quiet)
         else:
             if args.case is None:
@@ -135,7 +140,8 @@ def _cmd_run(args) -> int:
             if target.exists() and path.exists() and target.resolve() == path.resolve():
                 raise OutputFileError(f"the output file {target} is the case file itself")
             try:
-                ctl = Controller.new(case, target, force=args.force, quiet=args.quiet)
+                ctl = Controller.new(case, target, force=args.force, quiet=args.quiet,
+                                     allow_long=args.allow_long)
             except CaseError as exc:
                 raise CaseError(f"{path}: {exc}") from None
         out = ctl.path

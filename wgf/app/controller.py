@@ -48,7 +48,7 @@ import numpy as np
 
 from ..analysis.certificate import optimality_certificate
 from ..discretisations.solver import BlowUp, Solver, StepReducedWarning
-from . import io
+from . import io, work
 from .cases import Case, CaseError, RunSpec, parse_case
 
 __all__ = ["Controller", "Outcome", "EXIT_CODES"]
@@ -172,22 +172,35 @@ class Controller:
         self._warned: set[str] = set()
         #: Failure messages already printed (to ``stream``) by this controller.
         self.reported: list[str] = []
+        #: The estimated work of the case (:meth:`new`; None on resume).
+        self.estimate: work.WorkEstimate | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def new(cls, case: Case, path: str | Path, *, force: bool = False, quiet: bool = False,
-            stream: Optional[TextIO] = None) -> "Controller":
-        """Validate the output path and every run (each solver is constructed once), then write the
-        initial output file. Raises CaseError / OutputFileError, leaving no file behind."""
+            stream: Optional[TextIO] = None, allow_long: bool = False) -> "Controller":
+        """Validate the output path and every run (each solver is constructed once, and its work to the
+        final time estimated: :mod:`wgf.app.work`), then write the initial output file. Raises CaseError
+        (also for a case above :data:`wgf.app.work.MAX_ATOM_STEPS`, unless ``allow_long``) or
+        OutputFileError, leaving no file behind."""
         p = io.check_output_path(path, force)
         io.remove_stale_tmp(p)
-        case.check_buildable()
+        # one run built at a time (a generator), estimated and discarded: the check of Case.check_buildable
+        estimate = work.estimate_case(case, ((r, r.build().solver) for r in case.runs))
+        refusal = work.check_work(estimate, allow_long)
+        if refusal is not None:
+            raise CaseError(refusal)
         try:
             io.create_output(p, config=case.text, case_name=case.name, title=case.title, data=case.data,
                              runs=[(r.name, r.kind, r.section, r.params) for r in case.runs])
         except OSError as exc:
             raise io.OutputFileError(f"cannot write {p}: {exc.strerror or exc}") from None
-        return cls(case, p, [_RunState(r) for r in case.runs], quiet=quiet, stream=stream)
+        ctl = cls(case, p, [_RunState(r) for r in case.runs], quiet=quiet, stream=stream)
+        ctl.estimate = estimate
+        if estimate.too_long:
+            ctl._log(f"note: {estimate.summary()}: above the limit of {work.MAX_ATOM_STEPS:.3g} atom-steps, run "
+                     f"because of {work.ALLOW_LONG_FLAG}", force=True)
+        return ctl
 
     @classmethod
     def resume(cls, path: str | Path, *, quiet: bool = False, stream: Optional[TextIO] = None) -> "Controller":

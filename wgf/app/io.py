@@ -38,7 +38,9 @@ file is readable with plain h5py::
                                         "float", "int", "bool", "str" or "bigint") restoring its exact type.
                                         Written at the case's checkpoint times, at the end of the run and
                                         at least every [time] checkpoint_wall seconds (records and snapshots
-                                        are written with it)
+                                        are written with it): by simulated or wall-clock time, never per
+                                        step, so the file's size follows the records and snapshots, not the
+                                        number of steps
 
 Atomicity: the output file is never modified in place. :func:`commit` copies the current file into a
 temporary file in the same directory (``.<name>.<pid>.<n>.tmp``), applies the changes, fsyncs it and

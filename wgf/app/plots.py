@@ -16,6 +16,8 @@ Each function takes plain arrays and writes one PNG file; :mod:`wgf.app.report` 
   fitted slopes and the reference rate ``1/sqrt(m)``.
 - :func:`margin_figure`, :func:`predictor_figure`: classification runs, the normalised margin and the
   share of weight near the F1 support against t, and the final predictors beside the max-margin ones.
+- :func:`decay_figure`: ``F - F*`` against t on log-log axes for runs spanning many decades, with the
+  optimality certificate's gap (an upper bound on ``F - F*``) and the power law fitted over a window.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -34,7 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 __all__ = ["energy_figure", "particle_figure", "particle_panels", "density_figure", "distance_figure",
-           "margin_figure", "predictor_figure",
+           "margin_figure", "predictor_figure", "decay_figure",
            "particle_positions", "sphere_cell_polygons", "map_coordinates"]
 
 POSITIVE = "tab:red"
@@ -465,5 +467,47 @@ def predictor_figure(grid: np.ndarray, predictors: Sequence[tuple[str, np.ndarra
         ax.set_aspect("equal")
     ax.legend(fontsize=7)
     _title(ax, title + (": decision boundaries h = 0" if shape is not None else ": predictors"))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- decay
+def decay_figure(curves: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, Any]],
+                 path: str | Path, reference: str, window: tuple[float, float] | None = None,
+                 title: str = "") -> Path:
+    """``F - F*`` against t (log-log), one solid line per run, for runs spanning many decades.
+
+    ``curves``: ``(label, t (T,), F - F* (T,), certificate gap (T,) or None, fit)`` with ``fit`` a
+    :class:`wgf.analysis.decay.DecayFit` (or None): its power law is drawn dashed over its window, with
+    the slope in the legend. The gap (NaN where not recorded) is drawn dotted in the run's colour: it
+    bounds ``F - F*`` from above. ``reference`` says what F* is (the legend's title); ``window`` is
+    shaded. Points that a log axis cannot show (t <= 0, values <= 0) are left out."""
+    fig = _figure(6.6, 4.9)
+    ax = fig.add_subplot()
+    for i, (label, t, err, gap, fit) in enumerate(curves):
+        t = np.asarray(t, float)
+        err = np.asarray(err, float)
+        col = f"C{i % 10}"
+        ok = (t > 0) & (err > 0) & np.isfinite(err)
+        if np.any(ok):
+            ax.loglog(t[ok], err[ok], "-", color=col, lw=1.8, label=f"{label}: F - F*")
+        if gap is not None:
+            g = np.asarray(gap, float)
+            okg = (t > 0) & (g > 0) & np.isfinite(g)
+            if np.any(okg):
+                ax.loglog(t[okg], g[okg], ":", marker=".", ms=4, color=col, lw=1.0,
+                          label=f"{label}: certificate gap (>= F - F*)")
+        if fit is not None and math.isfinite(fit.slope):
+            tw = np.geomspace(fit.window[0], fit.window[1], 20)
+            ax.loglog(tw, fit.line(tw), "--", color="k", lw=1.0, zorder=4,
+                      label=f"{label}: slope {fit.slope:.2f} on [{fit.window[0]:.3g}, {fit.window[1]:.3g}]")
+    if window is not None:
+        ax.axvspan(window[0], window[1], color="0.9", zorder=0)
+    ax.set_xlabel("t")
+    ax.set_ylabel("F(nu_t) - F*")
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, title=f"F* = {reference}; fit window shaded", title_fontsize=7)
+    _title(ax, title)
     fig.tight_layout()
     return _save(fig, path)

@@ -1,6 +1,6 @@
 """``wgf report OUT.h5``: the comparison table of an output file, and its figures written beside it.
 
-The text report has four parts:
+The text report has five parts:
 
 1. the case's title and description (which says what the case shows and, for reproductions that are not
    the PDE, why);
@@ -13,7 +13,10 @@ The text report has four parts:
    mean distance to every PDE run (Eulerian and Lagrangian), then the slope of log(mean distance to the
    reference) against log m at every snapshot time the runs share (the Monte Carlo rate of i.i.d.
    neurons is -1/2);
-4. notes: a case without a PDE run, networks that leave the ``(alpha, beta)`` family (unequal layer steps,
+4. for runs whose records span many decades of t (``t_last / t_first >= 10^4``): the long-time decay of
+   ``F - F*`` with ``F* = F(T)``, the certified bracket of F* and the slope of ``log(F - F*)`` against
+   ``log t`` over the window ``[T / 1000, T / 10]`` (:mod:`wgf.app.decay_report`);
+5. notes: a case without a PDE run, networks that leave the ``(alpha, beta)`` family (unequal layer steps,
    sequential layers) or start from a measure without full support, and anything not computed.
 
 Figures (:mod:`wgf.app.plots`), named after the file ``OUT.h5``: ``OUT_energy.png`` (F against t, all runs),
@@ -23,7 +26,8 @@ first seed, and one per Lagrangian run: the layout of the ICM review's Fig 2),
 ``OUT_particles_<run or width>.png`` (all seeds of a width on one panel; Lagrangian runs), and
 ``OUT_density_<run>.png`` (Eulerian runs: maps of the density on S^2, curves on S^1). Classification
 cases (logistic loss) add a section on the implicit bias, the normalised margins against the F1 and F2
-max margins, with ``OUT_margin.png`` and ``OUT_predictor.png`` (:mod:`wgf.app.margin_report`). Particle plots
+max margins, with ``OUT_margin.png`` and ``OUT_predictor.png`` (:mod:`wgf.app.margin_report`); runs
+spanning many decades add ``OUT_decay.png`` (``F - F*`` against t, :mod:`wgf.app.decay_report`). Particle plots
 exist for inputs of dimension dx <= 2 only (the position ``|a| b`` lives in R^dx): for larger dx they are
 skipped, with a note.
 """
@@ -43,6 +47,7 @@ from ..geometry.measure import Measure
 from . import plots
 from .cases import Case, CaseError, parse_case
 from .io import OutputReader
+from .decay_report import RunDecay, decay_figures, decay_lines, summarize_decays
 from .margin_report import MarginSummary, margin_figures, margin_lines, summarize_margins
 
 __all__ = ["RunSummary", "WidthSummary", "Summary", "summarize", "format_table", "write_figures", "report"]
@@ -102,6 +107,8 @@ class Summary:
     final_time: float = math.nan
     #: classification runs (logistic loss): margins against the max-margin references
     margins: MarginSummary | None = None
+    #: runs spanning many decades of t: the decay of F - F* (wgf.app.decay_report)
+    decays: list[RunDecay] = field(default_factory=list)
 
     def slopes(self) -> list[tuple[float, float]]:
         """``(t, slope)`` of log(mean distance to the reference over seeds) against log m per snapshot
@@ -209,6 +216,7 @@ def summarize(r: OutputReader) -> Summary:
         rows.append(row)
     summary = Summary(r.path, str(attrs.get("title", "")), str(attrs.get("status", "?")), None, rows, notes, case,
                       description=case.description if case is not None else "")
+    summary.decays = summarize_decays(r)
     if case is None:
         return summary
     summary.reference = case.reference
@@ -360,6 +368,7 @@ def format_table(summary: Summary) -> str:
                          "-0.5): " + ", ".join(f"t = {t:.4g}: {s:.2f}" for t, s in slopes))
     if summary.margins is not None and summary.margins.paths:
         lines += margin_lines(summary.margins)
+    lines += decay_lines(summary.decays, _table)
     notes = list(dict.fromkeys(summary.notes + (summary.margins.notes if summary.margins is not None else [])))
     if notes:
         lines.append("")
@@ -476,6 +485,7 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
                                                and pts.shape[1] == 3 else "")))
     if summary.margins is not None and summary.margins.paths:
         out += margin_figures(summary.margins, stem, summary.title, summary.reference)
+    out += decay_figures(summary.decays, stem, summary.title)
     return out
 
 
