@@ -38,3 +38,11 @@ def test_installed_layout_finds_the_packaged_cases_and_their_data(tmp_path):
     assert Path(folder).resolve() == (site / "wgf" / "_bundled" / "solvers").resolve()
     assert names.split(",") == sorted(p.stem for p in (ROOT / "solvers").glob("*.toml"))
     assert loaded == "2 ['model.teacher']"  # the teacher file found at ../data relative to the case
+
+
+def test_every_bundled_case_has_a_gallery_example():
+    # the documentation's gallery runs one script per bundled case (examples/plot_case_<name>.py)
+    for case in sorted((ROOT / "solvers").glob("*.toml")):
+        example = ROOT / "examples" / f"plot_case_{case.stem}.py"
+        assert example.is_file(), f"no gallery example for the bundled case {case.stem}"
+        assert f'"{case.stem}.toml"' in example.read_text("utf-8")
