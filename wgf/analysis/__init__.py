@@ -1,7 +1,7 @@
 """Analysis: what a solution is compared with.
 
 Modules: :mod:`~wgf.analysis.exact` (closed-form solutions of the linear-potential flow),
-:mod:`~wgf.analysis.distances` (predictor distance, sup |J - J'|, Hellinger-Kantorovich / WFR),
+:mod:`~wgf.analysis.distances` (predictor distance, ``sup |J - J'|``, Hellinger-Kantorovich / WFR),
 :mod:`~wgf.analysis.certificate` (the optimality certificate and duality gap),
 :mod:`~wgf.analysis.margins` (F1 and F2 max-margin references), :mod:`~wgf.analysis.reference`
 (reference minimisers, atom matching), :mod:`~wgf.analysis.lazy` (the lazy / NTK regime),

@@ -99,7 +99,7 @@ class OptimalityCertificate:
     min_J_grid : min of J over the evaluation points (an upper bound on min J).
     min_J_local : min J after local optimisation (an upper bound on min J, <= min_J_grid).
     min_J_lower : the guaranteed lower bound on min J.
-    lipschitz : L, a bound on |grad_S J| over the sphere.
+    lipschitz : L, a bound on ``|grad_S J|`` over the sphere.
     covering_radius : max_i r_i of the covering used (of S^d, or of S^{d-1} for "homogeneous").
     minimiser_mass : the bound used for nu*(S^d).
     gap_bound : ``int J dnu - min(0, min_J_lower) * minimiser_mass`` >= F(nu) - F*.

@@ -65,7 +65,7 @@ def grid_minimiser(model: QuadraticModel, points: np.ndarray, tol: float = 1e-12
     thousand); with ``dense=False`` the potential is the model's kernel applied to the active atoms
     (:meth:`QuadraticModel.apply_interaction`) and only ``K_SS`` is formed, so n may be 10^5 and more.
     ``dense=None`` forms the matrix when ``n <= 4096`` and the model's kernel is not cheaper than a dense
-    product (:meth:`Model.potential_cost`). Atoms with ``c_i <= threshold`` are dropped.
+    product (:meth:`~wgf.models.base.Model.potential_cost`). Atoms with ``c_i <= threshold`` are dropped.
     """
     if not isinstance(model, QuadraticModel):
         raise ValueError(f"grid_minimiser needs a QuadraticModel, got {type(model).__name__}")

@@ -16,14 +16,17 @@ A case is parsed and validated completely before anything is written: every mist
                                          #  x_1..x_dx, y; spike_deconvolution: positions and weights, or
                                          #  spikes = "file.csv" with columns x_0..x_d, w, and degree,
                                          #  weight_decay, normalization, noise, rng)
+    # data = "file.csv"                  # empirical_relu: columns x_1..x_dx, y (instead of X and y)
+    # spikes = "file.csv"                # spike_deconvolution: columns x_0..x_d, w (instead of positions
+                                         #   and weights)
 
     [initial]                            # optional (default: uniform, mass 1)
     type = "uniform"                     # uniform on the sphere
     mass = 1.0                           # total mass nu_0(S^d) > 0
 
     [flow]                               # optional: d/dt nu = -alpha J nu + beta div(nu grad J)
-    alpha = 4.0
-    beta = 1.0
+    alpha = 4.0                          # the reaction's coefficient, >= 0 (4: the network's flow)
+    beta = 1.0                           # the transport's coefficient, >= 0 (not both 0)
 
     [time]                               # required
     final = 10.0                         # final time T > 0
@@ -37,6 +40,9 @@ A case is parsed and validated completely before anything is written: every mist
     [eulerian]                           # optional, or [[eulerian]] for several runs (each may set `name`)
     level = 3                            # S^2: icosahedral level (0..7), lloyd = 0 Lloyd iterations
     # n = 256                            # S^1: number of cells
+    # lloyd = 0                          # S^2: Lloyd iterations of the icosahedral grid (0..1000)
+    # name = "coarse"                    # the run's name (default: eulerian, or eulerian_<i> for the i-th
+                                         #   table of [[eulerian]])
     scheme = "upwind"                    # the other keys are EulerianSolver's keyword arguments
     stepper = "ssprk2"
     # dt = 0.01                          # a fixed step (default: adaptive). Where it exceeds the positivity
@@ -46,14 +52,19 @@ A case is parsed and validated completely before anything is written: every mist
 
     [lagrangian]                         # optional (or [[lagrangian]])
     quadrature = "grid"                  # grid (level / n as above) | quasi_uniform (n) | random (n, seed)
-    level = 2
+    level = 2                            # quadrature = "grid" on S^2: the grid's icosahedral level (0..7)
+    # lloyd = 0                          # quadrature = "grid" on S^2: Lloyd iterations, as in [eulerian]
+    # n = 1024                           # quasi_uniform, random: the number of particles (grid on S^1: cells)
+    # seed = 0                           # random: the seed of the uniform sample
+    # name = "particles"                 # the run's name, as in [eulerian]
     stepper = "rk4"                      # the other keys are LagrangianSolver's keyword arguments
     dt = 0.05                            # fixed steps (rk2, rk4): a step that raises F beyond round-off
     # check_energy = true                #   stops the run (numerical blow-up: the energy increased...)
 
     [network]                            # optional (or [[network]]): one run per (width, seed)
-    widths = [10, 100]
-    seeds = [0, 1]
+    widths = [10, 100]                   # the network widths m (an integer or distinct integers >= 1)
+    seeds = [0, 1]                       # the seeds, one run per (width, seed) (default [0])
+    # name = "net"                       # prefix of the run names (default network): net_m0010_s0, ...
     init = "uniform"                     # kind of wgf.discretisations.network.initial_weights
     # radius = 1.0                       # |w_j| at initialisation (default sqrt([initial] mass))
     step_size = 0.01                     # the other keys are NetworkTrainer's keyword arguments
@@ -106,6 +117,7 @@ re-exports their public names, so that ``from wgf.app.cases import register_solv
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -312,8 +324,20 @@ def load_plugins(spec: str | None = None) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- bundled
 def bundled_cases_dir() -> Path:
-    """The ``solvers/`` folder of the source tree beside the package."""
-    return Path(__file__).resolve().parents[2] / "solvers"
+    """The folder of the bundled case files, from a source checkout or from an installed wheel.
+
+    In a source checkout (Python run in it, or an editable install) it is the ``solvers/`` folder beside
+    the package (recognised by ``pyproject.toml`` beside it as well). An installed wheel carries the same
+    files as package data: the cases in ``wgf/_bundled/solvers`` and the data files they name in
+    ``wgf/_bundled/data``, side by side as ``solvers/`` and ``data/`` are in the checkout, so that the
+    cases' relative paths (``teacher = "../data/teacher_fig2.csv"``) resolve in both
+    (``importlib.resources``; the wheel is installed unzipped, so the folder is a real directory).
+    """
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent
+    if (checkout / "solvers").is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout / "solvers"
+    return Path(str(importlib.resources.files("wgf").joinpath("_bundled", "solvers")))
 
 
 def bundled_cases() -> list[tuple[str, Path, str]]:

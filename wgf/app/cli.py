@@ -177,7 +177,8 @@ def _cmd_report(args) -> int:
 def _cmd_cases(args) -> int:
     cases = bundled_cases()
     if not cases:
-        print("no bundled cases found (they live in the solvers/ folder of the source tree)", file=sys.stderr)
+        print("no bundled cases found (they live in solvers/ of a source checkout, in wgf/_bundled/solvers of an "
+              "installed wheel)", file=sys.stderr)
         return 0
     width = max(len(c[0]) for c in cases)
     for stem, path, title in cases:

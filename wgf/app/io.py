@@ -203,7 +203,7 @@ def atomic_write(path: str | os.PathLike, fill: Callable[[h5py.File], None]) -> 
 
 # ---------------------------------------------------------------------------------------------- state
 def write_state(group: h5py.Group, state: dict[str, Any]) -> None:
-    """Store a :meth:`Solver.state_dict` (name -> ndarray | float | int | bool | str) in ``group``, one
+    """Store a :meth:`~wgf.discretisations.solver.Solver.state_dict` (name -> ndarray | float | int | bool | str) in ``group``, one
     dataset per entry with attribute ``kind`` so that :func:`read_state` restores exact types and bits."""
     for key, v in state.items():
         if not isinstance(key, str) or not key or "/" in key or key in (".", ".."):
@@ -453,6 +453,7 @@ class OutputReader:
 
     # ---------------------------------------------------------------- context
     def close(self) -> None:
+        """Close the file (errors on closing are ignored: the reader never writes)."""
         with suppress(Exception):
             self.file.close()
 

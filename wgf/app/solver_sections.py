@@ -53,6 +53,8 @@ class RunSpec:
     time_step: float | None = None
 
     def build(self) -> BuiltRun:
+        """Construct the run's solver (with its static arrays); a ValueError or TypeError of the
+        constructor becomes a :class:`CaseError` naming the section and, where it can, the key."""
         try:
             built = self.builder()
         except CaseError:

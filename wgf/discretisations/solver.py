@@ -25,6 +25,7 @@ from ..models.base import Model
 __all__ = ["Solver", "SOLVER_KINDS", "StepCallback", "BlowUp", "StepReducedWarning", "energy_tolerance",
            "energy_increase", "probe_step_count"]
 
+#: The solver kinds: the ``solver`` attribute of a run group in an output file.
 SOLVER_KINDS = ("eulerian", "lagrangian", "network")
 
 #: ``callback(solver) -> bool``: called after every step; True asks the solver to stop there.

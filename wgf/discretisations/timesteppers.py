@@ -33,6 +33,7 @@ __all__ = ["STEPPERS", "register_stepper", "Stepper", "ExplicitRK", "StrangSplit
            "rosenbrock_factor", "rosenbrock_step", "finite_difference_jacobian",
            "get_stepper", "next_step_size"]
 
+#: The registry of time steppers by name (filled by :func:`register_stepper`).
 STEPPERS: dict[str, type["Stepper"]] = {}
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["Measure", "UNIT_NORM_TOL"]
 
-#: Tolerance on | |eta| - 1 | accepted for a point of the sphere.
+#: Tolerance on ``| |eta| - 1 |`` accepted for a point of the sphere.
 UNIT_NORM_TOL = 1e-8
 
 

@@ -22,7 +22,7 @@ BACKENDS = ("numba", "numpy")
 class Model(ABC):
     """A convex objective ``F(nu) = R(h_nu) + lambda nu(S^d)`` over nonnegative measures on S^d.
 
-    Subclasses set ``dim`` (d) and ``weight_decay`` (lambda) and implement :meth:`_potential` and
+    Subclasses set ``dim`` (d) and ``weight_decay`` (lambda) and implement ``_potential`` and
     :meth:`energy`.
 
     ``homogeneous_potential`` is True for two-layer ReLU models (``Psi(a, b) = a relu(b . x)``), whose

@@ -5,7 +5,7 @@ operator ``Phi: nu -> R^k``, ``Phi nu = int phi(x) dnu(x)``, with real measureme
 
 * S^1 (cutoff frequency ``fc``, k = 2 fc + 1): ``phi(x) = sqrt(s) [1, sqrt2 cos(j th), sqrt2 sin(j th)]``,
   j = 1..fc, at ``x = (cos th, sin th)``: the real form of the Fourier coefficients
-  ``int e^{-ij th} dnu``, |j| <= fc (same Euclidean norm);
+  ``int e^{-ij th} dnu``, ``|j| <= fc`` (same Euclidean norm);
 * S^2 (degree ``L``, k = (L+1)^2): ``phi(x) = sqrt(s) [Y_lm(x)]``, l <= L, the real orthonormal spherical
   harmonics (:func:`wgf.models.spike_kernels.real_spherical_harmonics`).
 

@@ -208,7 +208,7 @@ class EmpiricalReLU(Model):
         return self.risk(measure) + self.weight_decay * measure.total_mass
 
     def potential_lipschitz(self, measure: Measure) -> float:
-        """A bound L >= sup |grad_S J(.|nu)| over the sphere: ``(1/n) sum_i |l'(h_i, y_i)| |x~_i|``.
+        """A bound ``L >= sup |grad_S J(.|nu)|`` over the sphere: ``(1/n) sum_i |l'(h_i, y_i)| |x~_i|``.
 
         With ``g_i = l'_i / n`` and ``f(b) = sum_i g_i relu(b . x~_i)``, J = a f(b) + lambda has Euclidean
         gradient ``(f(b), a grad f(b))`` where ``|f(b)| <= |b| S`` and ``|grad f| <= S``,

@@ -123,10 +123,10 @@ class TeacherStudent(QuadraticModel):
         return 0.5 * float(c @ Kc) + self.weight_decay * measure.total_mass
 
     def potential_lipschitz(self, measure: Measure) -> float:
-        """A bound L >= sup |grad_S J(.|nu)| on the sphere: the smaller of two.
+        """A bound ``L >= sup |grad_S J(.|nu)|`` on the sphere: the smaller of two.
 
         (i) Kernel bound: ``scale * sum_j |c_j| |a_j| |b_j| / 2`` over the atoms of ``nu - nu*``, since per
-        atom ``|d_a K| <= |b| |a'||b'|/2`` (kappa <= |b||b'|/2) and ``|grad_b K| <= |a| |a'||b'|/2``
+        atom ``|d_a K| <= |b| |a'||b'|/2`` (``kappa <= |b||b'|/2``) and ``|grad_b K| <= |a| |a'||b'|/2``
         (``(pi - t) + sin t <= pi``), so ``|grad K| <= |a'||b'|/2``. It does not shrink as nu -> nu*.
 
         (ii) Residual bound: ``sqrt(scale * R(nu))`` with ``R = F - lambda nu(S^d) = E[r^2]/2`` the risk of

@@ -1,0 +1,73 @@
+"""
+Teacher-student in dimension 100: particles where no grid exists
+================================================================
+
+The case ``solvers/teacher_student_d100.toml``: a teacher of 10 neurons with inputs in R^100, so the
+measure lives on S^100, where no grid exists. Weighted particles from a quasi-uniform point set are the
+reference for networks of width 10 to 1000.
+"""
+
+# %%
+# Read the bundled case and make it small
+# ---------------------------------------
+# The case file is the installed one (:func:`wgf.app.cases.bundled_cases_dir`). For the documentation
+# build it runs smaller (the edits below: shorter times, coarser grids, fewer or narrower networks); each
+# edit is checked to apply, so that a change of the bundled case cannot silently run the gallery at full size.
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import matplotlib.pyplot as plt
+
+from wgf.app.cases import bundled_cases_dir, parse_case
+from wgf.app.controller import Controller
+from wgf.app.report import report
+
+case_file = bundled_cases_dir() / "teacher_student_d100.toml"
+text = case_file.read_text()
+if os.environ.get("WGF_GALLERY_SIZE", "small") != "full":
+    for old, new in [
+        ("final = 30.0", "final = 3.0"),
+        ("snapshots = [3.0, 10.0, 30.0]", "snapshots = [1.0, 3.0]"),
+        ("n = 1024", "n = 128"),
+        ("widths = [10, 100, 1000]", "widths = [10, 100]"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new)
+case = parse_case(text, name="teacher_student_d100", base_dir=case_file.parent)
+print(case.title)
+print([run.name for run in case.runs])
+
+# %%
+# Run it
+# ------
+# :class:`wgf.app.controller.Controller` is what ``wgf run`` uses: it runs every solver run of the case
+# into one HDF5 file, with checkpoints.
+out = Path(tempfile.mkdtemp()) / "teacher_student_d100.h5"
+outcome = Controller.new(case, out, quiet=True).run()
+print(outcome)
+
+# %%
+# The energy of every run, read back with plain h5py
+# --------------------------------------------------
+fig, ax = plt.subplots(figsize=(6, 4))
+with h5py.File(out) as f:
+    for name in f:
+        if name != "data" and "energy" in f[name]:
+            ax.loglog(f[name]["time"][1:], f[name]["energy"][1:], label=name)
+ax.set_xlabel("t")
+ax.set_ylabel("F(nu_t)")
+ax.legend(fontsize=7, ncol=2)
+fig.tight_layout()
+
+# %%
+# The report: the comparison table and its figures
+# ------------------------------------------------
+table, figures = report(out)
+print(table)
+for path in figures:
+    fig, ax = plt.subplots(figsize=(8, 6))
+    ax.imshow(plt.imread(path))
+    ax.set_title(path.name, fontsize=8)
+    ax.axis("off")
