@@ -115,7 +115,7 @@ def _g(x: float, fmt: str) -> str:
 def margin_lines(ms: MarginSummary) -> list[str]:
     """The text section: the references, then one row per run at its last snapshot."""
     refs = ms.references
-    lines = ["", f"implicit bias (logistic loss): normalised margin min_i y_i h(x_i) / int |a||b| dnu at the last "
+    lines = ["", "implicit bias (logistic loss): normalised margin min_i y_i h(x_i) / int |a||b| dnu at the last "
              "snapshot;",
              f"  F1 max margin >= {refs.f1:.6g} (LP on {len(refs.f1_directions)} input directions, a lower bound) "
              f"and <= {_g(refs.f1_upper, '.6g')} (certified dual bound), "
