@@ -70,6 +70,9 @@ A case is parsed and validated completely before anything is written: every mist
     step_size = 0.01                     # the other keys are NetworkTrainer's keyword arguments
     # check_energy = true                # method = "full", constant steps: a step that raises F stops
                                          # the run (false: no check; SGD is never checked)
+    # step_rule = "adaptive"             # constant | normalised | adaptive (full gradient: a line search whose
+                                         #   step starts at step_size and grows while F decreases enough;
+                                         #   lands on every output time, no whole-step constraint)
     # parametrisation = "conic"          # conic particle steps (radius by a mirror step, direction on
                                          # the sphere) with the [flow]'s alpha and beta, any model
     # alpha = 4.0                        # conic only: the network's own (alpha, beta) (default [flow]'s)
@@ -95,7 +98,9 @@ checked here; before an output file is created every run is constructed once
 a ``name``). A network run's seed gives two independent seeds (``numpy.random.SeedSequence(seed).spawn(2)``)
 for ``initial_weights`` and for the trainer (SGD sampling).
 
-Whole steps. A network run advances in whole steps of its ``step_size`` and cannot stop in between, so in
+Whole steps. A network run with constant or normalised steps (not ``step_rule = "adaptive"``, whose last
+step before an output time is shortened to land on it) advances in whole steps of its ``step_size`` and
+cannot stop in between, so in
 a case with network sections every output time is a whole multiple of the network step (of the largest
 one when sections differ; the step sizes must then divide one another): ``final``, explicit time lists
 and ``checkpoint_interval`` must be whole multiples (a :class:`CaseError` names the nearest one), and

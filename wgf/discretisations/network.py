@@ -102,6 +102,33 @@ it is the frozen ``(1/m) sum_j |b_j|^2``. ``advance(t_end)`` stops before a step
 (whole steps only; the time is then ``<= t_end``, as with constant steps); the accumulated time is part of the
 state, so stopping and resuming anywhere gives the same steps bit for bit.
 
+``step_rule="adaptive"`` (long times; full gradient, plain cartesian steps) is gradient descent with a
+backtracking line search whose trial step persists from step to step. From the proposed step ``h`` it tries
+``W' = W - h C g`` (``g = m grad_W G``, the population gradient) and accepts it when F decreases
+sufficiently (Armijo's condition, up to F's round-off allowance ``tol`` of
+:func:`~wgf.discretisations.solver.energy_tolerance`),
+
+.. math::
+
+    F(W') \le F(W) - c\, h\, D + \mathrm{tol}, \qquad D = \frac1m \sum_j g_j \cdot C g_j
+    = -\frac{d}{dt} F \text{ along the flow}, \qquad c = \text{sufficient\_decrease} \in (0, 1),
+
+then advances the time by ``h`` and proposes ``min(step_growth h, max_step)`` for the next step; a
+rejected trial is halved and retried (counted in ``rejected``). Why it is the same flow: every accepted
+step is a forward-Euler step of ``dw_j/dt = -C m grad_{w_j} G`` of size ``h_k`` and ``t_k = sum h_k``, so as
+``max_step -> 0`` the trajectory converges to the flow at first order in the largest step (tested:
+fitted order in ``max_step``), exactly as with constant steps. Why the steps grow: on a quadratic
+``G(W - hCg) = G - h D + (h^2/2) g.CHCg/m``, so the test accepts ``h <= 2 (1 - c) / R`` with ``R`` the Rayleigh
+quotient of the preconditioned Hessian along the gradient; as the flow settles the gradient concentrates
+on the slow (flat) directions, ``R`` falls towards the smallest curvature and the accepted step rises far
+above the constant step's stability bound ``2 / lambda_max``. Stiff modes that this excites grow until
+they dominate the gradient, ``R`` rises and the test rejects and halves: F is nonincreasing at every
+accepted step (beyond round-off) by construction, whatever the steps. The proposed step, the time and the
+rejection count are part of the state (bit-for-bit resume); ``advance(t_end)`` shortens the last step to
+land exactly on ``t_end`` and keeps the proposed step for the next call (as the adaptive ODE steppers do),
+so output times are exact and, as with the Lagrangian solver's adaptive steps, the steps taken depend on
+the output times but not on where a run was stopped and resumed.
+
 Implementation. The step's arithmetic is written once, in small Numba functions (polar split, the points
 ``u``, ``r (2 J eta + grad_S J)``, the plain and the sequential updates) shared by every path. Online SGD
 takes the kernel layer's raw sums at the neurons' own directions, ``SA_j = sum_i g_i relu(eta_b . x_i)``
@@ -147,14 +174,14 @@ from ..models import relu_features as _rf
 from ..models.base import Model, QuadraticModel
 from ..models.relu_features import relu_features_potential, relu_features_predict
 from .network_steps import _gradient, _input_points, _plain_update, _polar, _sequential_update, _sgd_fused, _sums_update
-from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
+from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance, probe_step_count
 
 __all__ = ["NetworkTrainer", "initial_weights", "conic_update", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES",
            "PARAMETRISATIONS"]
 
 INIT_KINDS = ("uniform", "balanced")
 TRAINING_METHODS = ("full", "sgd")
-STEP_RULES = ("constant", "normalised")
+STEP_RULES = ("constant", "normalised", "adaptive")
 PARAMETRISATIONS = ("cartesian", "conic")
 
 #: Rows of inputs drawn per call of ``model.sample_inputs`` (a whole number of batches, at least one).
@@ -162,6 +189,9 @@ _BLOCK_ROWS = 2000
 
 #: ``advance(t_end)`` takes ``floor(t_end / step_size + _ROUND_TOL)`` steps in total.
 _ROUND_TOL = 1e-9
+
+#: ``step_rule="adaptive"``: the most consecutive rejections (halvings) before the trainer gives up.
+_MAX_REJECTIONS = 60
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -261,8 +291,13 @@ class NetworkTrainer(Solver):
         Mini-batch size B of ``"sgd"``.
     seed : int
         Seed of the mini-batch generator.
-    step_rule : {"constant", "normalised"}
-        ``gamma = step_size``, or ``step_size / (F N_k)`` (see the module docstring; ``method="full"`` only).
+    step_rule : {"constant", "normalised", "adaptive"}
+        ``gamma = step_size``, or ``step_size / (F N_k)``, or a backtracking line search whose step grows as
+        the flow settles, starting from ``step_size`` (see the module docstring; the last two need
+        ``method="full"``, "adaptive" also plain cartesian steps).
+    step_growth, sufficient_decrease, max_step : float
+        ``step_rule="adaptive"`` only: the factor (> 1) by which an accepted step grows, Armijo's constant
+        ``c`` in (0, 1) and the largest step (default: none).
     check_energy : bool
         ``method="full"`` with constant steps: check after every step that F did not increase beyond
         round-off and raise :class:`~wgf.discretisations.solver.BlowUp` if it did (see Notes).
@@ -314,7 +349,8 @@ class NetworkTrainer(Solver):
     def __init__(self, model: Model, weights, *, step_size: float, layer_steps=(1.0, 1.0),
                  sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0,
                  step_rule: str = "constant", check_energy: bool = True, parametrisation: str = "cartesian",
-                 alpha: float = 4.0, beta: float = 1.0):
+                 alpha: float = 4.0, beta: float = 1.0, step_growth: float = 1.25,
+                 sufficient_decrease: float = 0.5, max_step: float = math.inf):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         try:
@@ -343,6 +379,16 @@ class NetworkTrainer(Solver):
         if self.step_rule == "normalised" and self.method != "full":
             raise ValueError("step_rule='normalised' needs method='full' (it divides by the exact F), "
                              f"got method={self.method!r}")
+        if self.step_rule == "adaptive" and (self.method != "full" or sequential or parametrisation != "cartesian"):
+            raise ValueError("step_rule='adaptive' needs method='full', sequential=false and parametrisation="
+                             f"'cartesian' (a line search on the exact F along the gradient), got method={self.method!r}, "
+                             f"sequential={sequential!r}, parametrisation={parametrisation!r}")
+        self.step_growth = check_real("step_growth", step_growth, low=1.0, low_open=True)
+        self.sufficient_decrease = check_real("sufficient_decrease", sufficient_decrease, low=0.0, high=1.0,
+                                              low_open=True)
+        if self.sufficient_decrease == 1.0:
+            raise ValueError("sufficient_decrease must be < 1, got 1.0")
+        self.max_step = check_real("max_step", max_step, low=0.0, low_open=True, allow_inf=True)
         if self.method == "sgd":
             missing = [f for f in ("sample_inputs", "target") if not callable(getattr(model, f, None))]
             if missing:
@@ -369,7 +415,10 @@ class NetworkTrainer(Solver):
         if self._checking and (self.sequential or not self._quadratic):
             self._energy_floor = abs(float(model.energy(Measure.from_weights(w))))
         self.steps = 0
-        self._t = 0.0  # accumulated time (normalised steps)
+        self._t = 0.0  # accumulated time (normalised and adaptive steps)
+        self._proposed = min(self.step_size, self.max_step)  # the next trial step (adaptive)
+        self.rejected = 0  # rejected trial steps (adaptive)
+        self.last_step = 0.0  # the last accepted step (adaptive)
         self._c = np.full(w.shape[1], self.layer_steps[1])
         self._c[0] = self.layer_steps[0]
         self._lambda = float(getattr(model, "weight_decay", 0.0))
@@ -399,15 +448,18 @@ class NetworkTrainer(Solver):
     @property
     def time(self) -> float:  # type: ignore[override]
         """``steps * step_size`` with constant steps (computed, never accumulated); the sum of the steps
-        taken with normalised ones."""
+        taken with normalised or adaptive ones."""
         if self.step_rule == "constant":
             return self.steps * self.step_size
         return self._t
 
     def next_step_size(self) -> float:
-        """The step ``gamma_k`` the next step will take (``step_size``, or ``step_size / (F N_k)``)."""
+        """The step ``gamma_k`` the next step will take (``step_size``, or ``step_size / (F N_k)``), or with
+        adaptive steps the next trial step (the step taken if accepted)."""
         if self.step_rule == "constant":
             return self.step_size
+        if self.step_rule == "adaptive":
+            return self._proposed
         W = self._w
         ca, cb = self.layer_steps
         N = (ca * float(np.einsum("ij,ij->", W[:, 1:], W[:, 1:])) + cb * float(W[:, 0] @ W[:, 0])) / W.shape[0]
@@ -654,7 +706,52 @@ class NetworkTrainer(Solver):
         raise FloatingPointError(
             f"the network's weights blew up at step {self.steps} (t = {self.time:.6g}); reduce step_size")
 
+    def _adaptive_step(self, t_end: float) -> None:
+        """One accepted step of the line search (``step_rule="adaptive"``, see the module docstring), of the
+        proposed step or of ``t_end - time`` if that is smaller; raises BlowUp (weights unchanged) after
+        :data:`_MAX_REJECTIONS` consecutive rejections."""
+        W = self._w
+        m = W.shape[0]
+        if not self._is_here(W) or self._here[5] is None:
+            r, eta, J, G = self._potential_at(W)
+            self._here = (W.copy(), r, eta, J, G, self._energy_at(W, r, eta, J))
+        _, r, eta, J, G, (F0, tol0) = self._here
+        g = np.empty_like(W)
+        _gradient(r, eta, J, G, g)
+        D = float(np.einsum("ij,j,ij->", g, self._c, g)) / m   # -dF/dt along the flow
+        remaining = t_end - self._t
+        c = self.sufficient_decrease
+        for _ in range(_MAX_REJECTIONS + 1):
+            h = self._proposed
+            last = h >= remaining * (1.0 - _ROUND_TOL)
+            if last:
+                h = remaining
+            W_new = np.empty_like(W)
+            with np.errstate(over="ignore", invalid="ignore"):
+                finite = _plain_update(W, g, h, self._c, W_new)
+            if finite:
+                r1, eta1 = self._polar_split(W_new)
+                J1, G1 = self.model.potential(eta1, Measure(eta1, r1 * r1 / m))
+                J1, G1 = np.ascontiguousarray(J1, dtype=np.float64), np.ascontiguousarray(G1, dtype=np.float64)
+                F1, tol1 = self._energy_at(W_new, r1, eta1, J1)
+                if F1 <= F0 - c * h * D + max(tol0, tol1):   # sufficient decrease: accept
+                    self._w = W_new
+                    self._here = (W_new.copy(), r1, eta1, J1, G1, (F1, tol1))
+                    self.steps += 1
+                    self.last_step = h
+                    if h == self._proposed:
+                        self._proposed = min(self.step_growth * h, self.max_step)
+                    self._t = t_end if last else self._t + h
+                    return
+            self._proposed = 0.5 * h
+            self.rejected += 1
+        raise BlowUp(f"step size underflow in step {self.steps + 1} at t = {self.time:.6g}: {_MAX_REJECTIONS} "
+                     f"halvings of the trial step (now {self._proposed:.3g}) found no decrease of F = {F0:.12g}")
+
     def _full_step(self, gamma: float | None = None) -> None:
+        if self.step_rule == "adaptive":
+            self._adaptive_step(math.inf)
+            return
         W = self._w
         if gamma is None:
             gamma = self.next_step_size()
@@ -718,6 +815,13 @@ class NetworkTrainer(Solver):
         """Take whole steps until ``steps == steps_until(t_end)`` (the time is then ``t_end`` rounded down
         to a multiple of ``step_size``; nothing happens when already there). ``callback(self)`` after every
         step may return True to stop there."""
+        if self.step_rule == "adaptive":
+            t_end = check_real("t_end", t_end, low=0.0)
+            while self._t < t_end:
+                self._adaptive_step(t_end)
+                if callback is not None and callback(self):
+                    break
+            return
         if self.step_rule != "constant":
             t_end = check_real("t_end", t_end, low=0.0)
             while True:
@@ -742,7 +846,18 @@ class NetworkTrainer(Solver):
             "block_pos": int(self._block_pos if self._block_T is not None else -1),
             "block_batches": int(self._blocks),
             "time": float(self.time),
+            "proposed_step": float(self._proposed),
+            "rejected": int(self.rejected),
+            "last_step": float(self.last_step),
         }
+
+    def estimate_steps(self, t_end: float) -> float | None:
+        """``step_rule="adaptive"``: the steps to ``t_end`` estimated by a probe to ``t + 1``
+        (:func:`~wgf.discretisations.solver.probe_step_count`; the trainer is left as it was). None for the
+        other rules (their steps are known from :meth:`next_step_size`)."""
+        if self.step_rule != "adaptive":
+            return None
+        return probe_step_count(self, t_end, self.next_step_size)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
@@ -761,6 +876,13 @@ class NetworkTrainer(Solver):
             if "time" not in state:
                 raise ValueError("state is missing the entry 'time' (needed with step_rule='normalised')")
             self._t = float(state["time"])
+        if self.step_rule == "adaptive":
+            try:
+                self._proposed = float(state["proposed_step"])
+                self.rejected = int(state["rejected"])
+                self.last_step = float(state["last_step"])
+            except KeyError as exc:
+                raise ValueError(f"state is missing the entry {exc.args[0]!r} (needed with step_rule='adaptive')") from None
         self._drop_prefetch()
         self._w = w
         self._here = None
@@ -782,6 +904,9 @@ class NetworkTrainer(Solver):
     def diagnostics(self) -> dict[str, float]:
         out = super().diagnostics()
         out["width"] = float(self.width)
+        if self.step_rule == "adaptive":
+            out["dt"] = float(self.last_step)
+            out["rejected"] = float(self.rejected)
         return out
 
     def __repr__(self) -> str:
