@@ -2,8 +2,9 @@
 Teacher-student to long times: the decay of F(t) - F*
 =====================================================
 
-The case ``solvers/teacher_student_longtime.toml``: the teacher-student PDE on S^2 (the Fig 2 teacher
-scaled to mass 1) solved on the grid and by particles to t = 10^6 with log-spaced records, so that the
+The case ``solvers/teacher_student_longtime.toml``: the teacher-student PDE on S^2 (the Fig 2 teacher)
+solved on the grid and by particles with the linearly implicit ``ros2`` stepper, and by networks of width
+20 and 100 with adaptive (line-search) gradient steps, to t = 10^6 with log-spaced records, so that the
 report shows the decay of F - F* over many decades with the certificate's gap and a fitted slope. The
 gallery runs it to t = 10^3 on level-1 grids.
 """

@@ -174,7 +174,7 @@ from ..models import relu_features as _rf
 from ..models.base import Model, QuadraticModel
 from ..models.relu_features import relu_features_potential, relu_features_predict
 from .network_steps import _gradient, _input_points, _plain_update, _polar, _sequential_update, _sgd_fused, _sums_update
-from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance, probe_step_count
+from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
 
 __all__ = ["NetworkTrainer", "initial_weights", "conic_update", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES",
            "PARAMETRISATIONS"]
@@ -852,12 +852,27 @@ class NetworkTrainer(Solver):
         }
 
     def estimate_steps(self, t_end: float) -> float | None:
-        """``step_rule="adaptive"``: the steps to ``t_end`` estimated by a probe to ``t + 1``
-        (:func:`~wgf.discretisations.solver.probe_step_count`; the trainer is left as it was). None for the
-        other rules (their steps are known from :meth:`next_step_size`)."""
+        """``step_rule="adaptive"``: the steps to ``t_end`` estimated by a probe to ``t + 1`` (``n_p`` steps,
+        then the proposed step ``h_p``; the trainer is restored and left as it was), ``n_p + (t_end - t_p) /
+        h_p``. Unlike the linearly implicit steppers (:func:`~wgf.discretisations.solver.probe_step_count`),
+        gradient descent's step does not grow in proportion to the time: it levels off at the edge of
+        stability of the loss's curvature, so the step after the probe is taken to stay (measured with the
+        default case's teacher from ``step_size = 0.01``: 43991 estimated against 9345, 9380 and 9497 steps
+        taken to t = 10^4 for m = 10, 20, 100, an overestimate of 4.7x; the step is still growing at t = 1).
+        None for the other rules (their steps are known from :meth:`next_step_size`)."""
         if self.step_rule != "adaptive":
             return None
-        return probe_step_count(self, t_end, self.next_step_size)
+        t0, t_end = self.time, float(t_end)
+        if not t_end > t0:
+            return 0.0
+        state, steps0 = self.state_dict(), self.steps
+        tp = min(t_end, t0 + 1.0)
+        try:
+            self.advance(tp)
+            n_p, h_p = self.steps - steps0, self.next_step_size()
+        finally:
+            self.load_state_dict(state)
+        return float(n_p) + (t_end - tp) / h_p
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
