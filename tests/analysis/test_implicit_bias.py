@@ -146,7 +146,7 @@ def test_step_rule_validation():
     model = EmpiricalReLU(X, y, loss="logistic", bias=True)
     W = initial_weights(5, 3, seed=0)
     with pytest.raises(ValueError, match="step_rule"):
-        NetworkTrainer(model, W, step_size=1.0, step_rule="adaptive")
+        NetworkTrainer(model, W, step_size=1.0, step_rule="linesearch")
     teacher = np.array([[1.0, 0.6, -0.8], [-1.0, -0.9, -0.4]])
     with pytest.raises(ValueError, match="method='full'"):
         NetworkTrainer(wgf.TeacherStudent(teacher), initial_weights(5, 2, seed=0), step_size=0.1, method="sgd",
