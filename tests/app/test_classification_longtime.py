@@ -63,12 +63,16 @@ def test_reduced_longtime_classification_runs_from_the_command_line_and_reads_ba
             g = f[name]
             assert bool(g.attrs["completed"])
             t, energy = g["time"][()], g["energy"][()]
-            assert np.all(np.diff(t) > 0) and np.all(np.diff(energy) <= 1e-12)  # F decreases along every run
+            # F decreases along every run; a normalised-step network whose next step would pass an output
+            # time stays where it is (its first step, 0.36, is longer than the first records' spacing)
+            network = g.attrs["solver"] == "network"
+            assert np.all(np.diff(t) >= 0) if network else np.all(np.diff(t) > 0)
+            assert np.all(np.diff(energy) <= 1e-12)
             snaps = [g["snapshots"][k] for k in sorted(g["snapshots"])]
             assert snaps[0].attrs["time"] == 0.0  # the initial measure, then the case's snapshot times
             snaps = snaps[1:]
             ts = np.array([s.attrs["time"] for s in snaps])
-            if g.attrs["solver"] == "network":
+            if network:
                 # normalised steps stop at the last whole step before each output time
                 assert np.all(ts <= np.array([1.0, 10.0, 100.0, 1000.0]) * (1 + 1e-12))
                 assert ts[-1] > 500.0
