@@ -98,10 +98,10 @@ checked here; before an output file is created every run is constructed once
 a ``name``). A network run's seed gives two independent seeds (``numpy.random.SeedSequence(seed).spawn(2)``)
 for ``initial_weights`` and for the trainer (SGD sampling).
 
-Whole steps. A network run with constant or normalised steps (not ``step_rule = "adaptive"``, whose last
-step before an output time is shortened to land on it) advances in whole steps of its ``step_size`` and
-cannot stop in between, so in
-a case with network sections every output time is a whole multiple of the network step (of the largest
+Whole steps. A network run with constant steps advances in whole steps of its ``step_size`` and cannot
+stop in between (``step_rule = "normalised"`` stops at its last whole step before an output time and
+records the time it reached; ``"adaptive"`` shortens its last step to land on the output time: neither
+constrains the case's times), so in a case with network sections every output time is a whole multiple of the network step (of the largest
 one when sections differ; the step sizes must then divide one another): ``final``, explicit time lists
 and ``checkpoint_interval`` must be whole multiples (a :class:`CaseError` names the nearest one), and
 counted times (``snapshots = 10``) are rounded to the nearest multiple, at least one step, merged where

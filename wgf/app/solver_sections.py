@@ -233,8 +233,11 @@ def _expand_network(case: "Case", path: str, table: dict) -> list[RunSpec]:
               else math.sqrt(case.initial.mass))
     step = kwargs.get("step_size")
     step = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else None
-    if kwargs.get("step_rule") == "adaptive":
-        step = None   # adaptive steps land on every output time: no whole-step constraint on the case's times
+    if kwargs.get("step_rule", "constant") != "constant":
+        # normalised steps (gamma_k = step_size / (F N_k)) do not land on a fixed lattice of times: such a run
+        # stops at the last whole step before each output time and records the time it reached; adaptive
+        # steps shorten their last step to land on every output time
+        step = None
     prefix = run_name(path, table, "network" if path == "network" else path.replace("[", "_").rstrip("]"))
     wd = max(4, len(str(max(widths))))
     takes_seed = "seed" in inspect.signature(cls).parameters

@@ -114,6 +114,10 @@ _DEFAULT_MEMORY = 2 * 1024**3
 INTERACTIONS = ("auto", "dense", "kernel")
 
 
+class _NegativeStage(Exception):
+    """A Rosenbrock stage with a negative mass, for a model whose potential needs a measure."""
+
+
 class _StageEval:
     """Everything computed at one state: the potential, the operator and the step bounds."""
 
@@ -482,7 +486,13 @@ class EulerianSolver(Solver):
             ev = self._evaluate(self._m)
             self._dt_proposed = min(self.cfl * ev.dt_fe,
                                     self.energy_safety * max(ev.dt_energy, ev.dt_energy_estimate), self.dt_max)
-        rhs = lambda s, y: self._evaluate(y).rhs  # noqa: E731
+        def rhs(s: float, y: np.ndarray) -> np.ndarray:
+            # a Rosenbrock stage is not a state and may dip below zero by round-off or more; a model whose
+            # potential needs a measure (masses >= 0) cannot evaluate it: the step is rejected as a
+            # positivity failure and halved (quadratic models take the signed masses as they are)
+            if not self.quadratic and np.any(y < 0.0):
+                raise _NegativeStage
+            return self._evaluate(y).rhs
         while self.time < t_end:
             m = self._m
             ev0 = self._evaluate(m)
@@ -503,10 +513,13 @@ class EulerianSolver(Solver):
                 step = remaining if clipped else h
                 lu = self._rosenbrock_lu(step) if not clipped else rosenbrock_factor(
                     self.jacobian(self.time, self._jac_state), step, self.stepper)
-                m_new, err = rosenbrock_step(rhs, self.time, m, step, lu, f0=ev0.rhs, stepper=self.stepper)
+                try:
+                    m_new, err = rosenbrock_step(rhs, self.time, m, step, lu, f0=ev0.rhs, stepper=self.stepper)
+                except _NegativeStage:
+                    m_new = err = None
                 en = math.inf
                 why = "positivity"
-                if np.all(np.isfinite(m_new)) and np.all(m_new >= 0.0):
+                if m_new is not None and np.all(np.isfinite(m_new)) and np.all(m_new >= 0.0):
                     # the error of the measure in total variation, relative to its mass
                     en = float(np.sum(np.abs(err))) / (self.atol + self.rtol * max(float(m.sum()),
                                                                                    float(m_new.sum())))
