@@ -4,7 +4,7 @@ Logistic classification in the plane with a bias: the measure on S^3
 
 The case ``solvers/classification_s3.toml``: logistic loss on two-dimensional data (a disc of +1 inside a
 ring of -1) with a bias feature, so that neurons (a, b1, b2, b0) live on S^3, and no weight decay. The
-report draws each neuron as the point |a| b in R^3 and as its line b . [x; 1] = 0 in the input plane, the
+report draws each neuron as the point ``|a| b`` in R^3 and as its line b . [x; 1] = 0 in the input plane, the
 predictor's decision boundary, and the implicit-bias section (normalised margin against the F1 and F2 max
 margins).
 """

@@ -4,7 +4,7 @@ Square-loss regression in the plane with a bias: a teacher of three neurons on S
 
 The case ``solvers/regression_s3.toml``: two-dimensional inputs with a bias feature (neurons on S^3),
 targets from a teacher of three ReLU neurons with a bias, square loss. The report draws the neurons at
-|a| b in R^3 and as lines in the input plane, where the teacher's kinks lie, and the predictor over the
+``|a| b`` in R^3 and as lines in the input plane, where the teacher's kinks lie, and the predictor over the
 plane.
 """
 

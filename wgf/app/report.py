@@ -403,7 +403,7 @@ def _input_plane_model(case: Case | None) -> bool:
             and case.model.dx == 2)
 
 
-#: Points per axis of the input-plane grid on which :func:`_input_plane_figures` evaluates the predictor.
+#: Points per axis of the input-plane grid on which ``_input_plane_figures`` evaluates the predictor.
 PREDICTOR_GRID = 121
 
 
