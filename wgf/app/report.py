@@ -33,7 +33,10 @@ skipped, with a note. Empirical ReLU models on two-dimensional inputs with a bia
 with one panel per width (its first seed) and one per Lagrangian run: ``OUT_neurons.png`` (every atom at
 ``|a| b`` in R^3 on the tanh radial scale), ``OUT_lines.png`` (every atom as its line ``b . [x; 1] = 0`` in
 the input plane) and ``OUT_predictor_map.png`` (the predictor over the input plane, its decision boundary
-``h = 0`` and the training points), all at the final snapshot.
+``h = 0`` and the training points), all at the final snapshot; Eulerian (grid) runs on S^3 join those
+pictures (every cell's generator as an atom with the cell's mass) and add ``OUT_line_density_<run>.png``,
+the density of the neurons' lines in the input plane (each cell's line weighted by its ``m |a| |b|``, one
+row per sign of a) at three snapshots.
 """
 
 from __future__ import annotations
@@ -432,6 +435,28 @@ def _input_plane_figures(r: OutputReader, summary: Summary, panels: list[tuple[s
     return out
 
 
+#: Pixels along the longer side of the input window in the line-density pictures.
+LINE_DENSITY_PIXELS = 200
+
+
+def _line_density_figures(r: OutputReader, summary: Summary, run: str, stem) -> list[Path]:
+    """The density of the neuron lines in the input plane (:func:`wgf.app.plots.line_density_figure`) of a
+    grid run on S^3 at three of its snapshots after t = 0 (the first, a middle one and the last)."""
+    snaps = [s for s in r.snapshot_list(run) if s[1] > 0]
+    picks = list(dict.fromkeys([snaps[0], snaps[len(snaps) // 2], snaps[-1]])) if snaps else []
+    cols = []
+    for key, t, _ in picks:
+        nu = _snapshot_measure(r, run, key)
+        if nu is not None:
+            cols.append((f"t = {t:.4g}", nu.points, nu.masses))
+    if not cols:
+        return []
+    model = summary.case.model
+    return [plots.line_density_figure(cols, stem(f"line_density_{run}"), model.X, model.y,
+                                      model.loss == "logistic", title=f"{summary.title}: {run}",
+                                      pixels=LINE_DENSITY_PIXELS)]
+
+
 def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
     """Write the figures of an open output file beside it; returns their paths."""
     base = r.path.with_suffix("")
@@ -490,14 +515,18 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
                       else f"{group}: the PDE, N = {len(sets[0][2])}")
             panels.append((ptitle, sets[:1]))
     panels.sort(key=lambda p: p[0].startswith("m = ") is False)  # networks by width, then the PDE's particles
-    if plane and groups:
+    grids = [row for row in summary.rows if row.solver == "eulerian" and row.status != "not started"]
+    if plane and (groups or grids):
         picks = []
         for group, names in groups.items():
             first = rows[names[0]]
             picks.append((f"m = {first.params['m']} (seed {first.params.get('seed')})" if first.solver == "network"
                           else f"{group}: the PDE", names[0]))
+        picks += [(f"{row.name}: the PDE's grid", row.name) for row in grids]
         picks.sort(key=lambda p: p[0].startswith("m = ") is False)  # networks by width, then the PDE's
         out += _input_plane_figures(r, summary, picks, stem)
+        for row in grids:
+            out += _line_density_figures(r, summary, row.name, stem)
     if len(panels) > 1:
         out.append(plots.particle_panels(panels, stem("particles"), teacher=teacher,
                                          title=f"{summary.title}: particles at t = {_g(summary.final_time, '.4g')}"))
