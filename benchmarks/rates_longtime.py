@@ -40,7 +40,8 @@ import numpy as np
 from benchmarks._harness import fitted_slope, parse_args, write_results
 
 import wgf
-from wgf.discretisations.eulerian import DenseInteraction, EulerianSolver
+from wgf.discretisations.eulerian import EulerianSolver
+from wgf.discretisations.interaction import DenseInteraction
 from wgf.discretisations.lagrangian import LagrangianSolver
 from wgf.geometry.grid import icosahedral_grid
 

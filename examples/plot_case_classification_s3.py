@@ -1,21 +1,21 @@
 """
-Logistic classification in two dimensions with a bias: neurons on S^3
+Logistic classification in the plane with a bias: the measure on S^3
 =====================================================================
 
-The case ``solvers/classification_s3.toml``: logistic loss on a disc of +1 inside a ring of -1 in the
-plane, with a bias feature, so that a neuron (a, b1, b2, b0) lives on S^3, and no weight decay. The PDE
-runs on a Voronoi grid of S^3 and as particles, beside networks; the report draws every neuron as the point
-|a| b in R^3 and as its line b . [x; 1] = 0 in the input plane, the decision boundaries, and for the grid
-the density of its cells' lines.
+The case ``solvers/classification_s3.toml``: logistic loss on two-dimensional data (a disc of +1 inside a
+ring of -1) with a bias feature, so that neurons (a, b1, b2, b0) live on S^3, and no weight decay; the PDE
+on a Voronoi grid of S^3 and as particles, beside networks. The report draws each neuron as the point
+|a| b in R^3 and as its line b . [x; 1] = 0 in the input plane, the predictor's decision boundary, the
+density of the grid's lines, and the implicit-bias section (normalised margin against the F1 and F2 max
+margins).
 """
 
 # %%
 # Read the bundled case and make it small
 # ---------------------------------------
 # The case file is the installed one (:func:`wgf.app.cases.bundled_cases_dir`). For the documentation
-# build it runs smaller (the edits below: shorter times, a coarser grid, fewer particles and networks);
-# each edit is checked to apply, so that a change of the bundled case cannot silently run the gallery at
-# full size.
+# build it runs smaller (the edits below: shorter times, coarser grids, fewer or narrower networks); each
+# edit is checked to apply, so that a change of the bundled case cannot silently run the gallery at full size.
 import os
 import tempfile
 from pathlib import Path

@@ -1,20 +1,19 @@
 """
-Square-loss regression in two dimensions with a bias: a teacher's kinks
-=======================================================================
+Square-loss regression in the plane with a bias: a teacher of three neurons on S^3
+==================================================================================
 
-The case ``solvers/regression_s3.toml``: square loss on inputs in [-1, 1]^2 labelled by a teacher of three
-ReLU neurons with a bias; neurons (a, b1, b2, b0) live on S^3. The PDE runs on a Voronoi grid of S^3 and as
-particles, beside networks; the report draws the neurons' lines b . [x; 1] = 0, which gather on the
-teacher's kinks, the predictor over the plane, and the density of the grid's lines.
+The case ``solvers/regression_s3.toml``: two-dimensional inputs with a bias feature (neurons on S^3),
+targets from a teacher of three ReLU neurons with a bias, square loss. The report draws the neurons at
+|a| b in R^3 and as lines in the input plane, where the teacher's kinks lie, and the predictor over the
+plane.
 """
 
 # %%
 # Read the bundled case and make it small
 # ---------------------------------------
 # The case file is the installed one (:func:`wgf.app.cases.bundled_cases_dir`). For the documentation
-# build it runs smaller (the edits below: shorter times, a coarser grid, fewer particles and networks);
-# each edit is checked to apply, so that a change of the bundled case cannot silently run the gallery at
-# full size.
+# build it runs smaller (the edits below: shorter times, coarser grids, fewer or narrower networks); each
+# edit is checked to apply, so that a change of the bundled case cannot silently run the gallery at full size.
 import os
 import tempfile
 from pathlib import Path
@@ -30,8 +29,8 @@ case_file = bundled_cases_dir() / "regression_s3.toml"
 text = case_file.read_text()
 if os.environ.get("WGF_GALLERY_SIZE", "small") != "full":
     for old, new in [
-        ("final = 100.0", "final = 10.0"),
-        ("snapshots = [1.0, 10.0, 100.0]", "snapshots = [1.0, 10.0]"),
+        ("final = 100.0", "final = 5.0"),
+        ("snapshots = [1.0, 10.0, 100.0]", "snapshots = [1.0, 5.0]"),
         ("cells = 30000", "cells = 2000"),
         ("n = 4096", "n = 512"),
         ("widths = [10, 100, 1000]", "widths = [10, 100]"),

@@ -172,8 +172,10 @@ def schema_tables() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     tables = [("Top level", "Top-level keys; the other names are the sections below.",
                rows_for("", [k for k in top if k in schema[""]]))]
     for mtype in cases.MODEL_TYPES:
-        keys = _allowed(_case(mtype, model=_with_probe(MODEL_SECTIONS[mtype])))
         cls = cases.MODEL_TYPES[mtype].load()
+        if not cls.__module__.startswith("wgf.") and mtype not in MODEL_SECTIONS:
+            continue  # a plugin's model type (registered in this process), not part of wgf's schema
+        keys = _allowed(_case(mtype, model=_with_probe(MODEL_SECTIONS[mtype])))
         type_row = ("type", f'"{mtype}"', schema["model"]["type"][1])
         tables.append((f'[model] type = "{mtype}"',
                        f"The case's keys and the keyword parameters of :class:`{cls.__module__}.{cls.__qualname__}`.",

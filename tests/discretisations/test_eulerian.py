@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wgf.discretisations.eulerian import EulerianSolver, lanczos_lambda_bound
+from wgf.discretisations.eulerian import EulerianSolver
+from wgf.discretisations.interaction import lanczos_lambda_bound
 from wgf.geometry.grid import circle_grid, icosahedral_grid
 from wgf.models import TeacherStudent
 from wgf.models.linear import LinearPotential
@@ -226,13 +227,13 @@ def test_dense_product_against_numpy_and_thread_count(dtype, path, monkeypatch):
     over rows for float32, BLAS dsymv for float64)."""
     import numba
 
-    import wgf.discretisations.eulerian as eulerian
+    import wgf.discretisations.interaction as interaction
 
     grid = icosahedral_grid(3)
     model = TeacherStudent(np.array([[1.0, 0.6, 0.8], [-0.5, 0.0, 1.0]]))
-    dense = eulerian.DenseInteraction(model, grid.points, dtype)
+    dense = interaction.DenseInteraction(model, grid.points, dtype)
     if path == "parallel":
-        monkeypatch.setattr(eulerian, "BLAS_MIN_CELLS", 100)
+        monkeypatch.setattr(interaction, "BLAS_MIN_CELLS", 100)
     m = np.random.default_rng(3).random(grid.points.shape[0]) - 0.3
     ref = dense.matvec_numpy(m)
     out = dense.matvec(m)

@@ -119,9 +119,10 @@ def test_positivity_and_energy_decay_on_s3(teacher_student, grid, stepper, schem
     F = np.array(F)
     # both bounds act: early steps are the positivity bound, later ones shorter (the energy bound, or a
     # retry), the last step aside (cut to land on t_end); the Strang splitting's positivity bound is that of
-    # its transport part, which diagnostics() does not report
+    # its transport part, which diagnostics() does not report; ros2 (linearly implicit, error-controlled) is
+    # bound by neither: its steps come from the error estimate and the positivity / energy checks
     dt, bound = np.array(dt[:-1]), np.array(dt_cfl[:len(dt) - 1])
-    if stepper != "strang":
+    if stepper not in ("strang", "ros2"):
         assert np.any(np.isclose(dt, bound, rtol=1e-12)) and np.any(dt < 0.99 * bound), (dt, bound)
     assert np.all(np.array(minm) > 0) and np.all(np.isfinite(np.log(minm)))
     assert np.all(np.diff(F) <= 1e-13 * F[0]), np.diff(F).max()
