@@ -225,3 +225,18 @@ def test_report_draws_an_s3_grid_run(tmp_path):
     assert img.shape[1] > img.shape[0]
     for suffix in ("neurons", "lines", "predictor_map"):
         png(tmp_path / f"grid_{suffix}.png")
+
+
+def test_heaviest_share_is_the_fewest_heaviest_atoms():
+    from wgf.app.report import heaviest_share
+    m = np.array([1.0, 10.0, 4.0, 1.0, 4.0])                               # sums exact in floating point
+    assert sorted(heaviest_share(m, 0.9).tolist()) == [1, 2, 4]          # 18 of 20 exactly: three atoms
+    assert sorted(heaviest_share(m, 0.91).tolist()) == [0, 1, 2, 4]      # one more (the first of the ties)
+    assert heaviest_share(m, 0.5).tolist() == [1]
+    rng = np.random.default_rng(1)
+    w = rng.random(200) ** 6
+    keep = heaviest_share(w, 0.99)
+    rest = np.setdiff1d(np.arange(200), keep)
+    assert w[keep].sum() >= 0.99 * w.sum() > w[keep].sum() - w[keep].min()   # enough, and fewest
+    assert w[keep].min() >= w[rest].max()
+    assert heaviest_share(np.zeros(3), 0.99).size == 0

@@ -18,14 +18,14 @@ import numpy as np
 
 from ..discretisations.solver import Solver
 from .sections import MAX_ICOSAHEDRAL_LEVEL, MAX_POINTS
-
-#: The fewest cells a Voronoi grid of S^3 may have (:func:`wgf.geometry.voronoi_s3.hopf_grid`).
-MIN_S3_CELLS = 64
 from .validation import (CaseError, _bad, _fmt, _where, check_choice, check_int, check_int_list, check_number,
                          check_string, constructor_error, solver_kwargs)
 
 if TYPE_CHECKING:
     from .cases import Case
+
+#: The fewest cells a Voronoi grid of S^3 may have (:func:`wgf.geometry.voronoi_s3.hopf_grid`).
+MIN_S3_CELLS = 64
 
 __all__ = ["BuiltRun", "RunSpec", "SolverSection", "SOLVER_SECTIONS", "register_solver", "run_name",
            "network_seeds", "QUADRATURES"]
@@ -147,13 +147,13 @@ def _grid(case: "Case", path: str, table: dict):
         def build_mesh():
             from ..geometry import voronoi_s3
             return voronoi_s3.hopf_grid(cells, lloyd=lloyd)
-        return _built_twice_once(build_mesh), {"cells": cells, "lloyd": lloyd}
+        return _reused_once(build_mesh), {"cells": cells, "lloyd": lloyd}
     raise CaseError(f"{_where(path)} grids exist only on S^1, S^2 and S^3, but the model lives on S^{d}"
                     + (" (use [lagrangian] quadrature = \"quasi_uniform\" or \"random\")" if path.startswith(
                         "lagrangian") else ""))
 
 
-def _built_twice_once(make: Callable[[], Any]) -> Callable[[], Any]:
+def _reused_once(make: Callable[[], Any]) -> Callable[[], Any]:
     """``make`` with its result kept for one second call, then released.
 
     A run is built twice in ``wgf run`` (once to check and estimate it before any output is written, once
