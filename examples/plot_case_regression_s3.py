@@ -31,6 +31,7 @@ if os.environ.get("WGF_GALLERY_SIZE", "small") != "full":
     for old, new in [
         ("final = 100.0", "final = 5.0"),
         ("snapshots = [1.0, 10.0, 100.0]", "snapshots = [1.0, 5.0]"),
+        ("cells = 30000", "cells = 2000"),
         ("n = 4096", "n = 512"),
         ("widths = [10, 100, 1000]", "widths = [10, 100]"),
         ("seeds = [0, 1, 2]", "seeds = [0]"),
