@@ -3,9 +3,10 @@ Logistic classification in the plane with a bias: the measure on S^3
 =====================================================================
 
 The case ``solvers/classification_s3.toml``: logistic loss on two-dimensional data (a disc of +1 inside a
-ring of -1) with a bias feature, so that neurons (a, b1, b2, b0) live on S^3, and no weight decay. The
-report draws each neuron as the point |a| b in R^3 and as its line b . [x; 1] = 0 in the input plane, the
-predictor's decision boundary, and the implicit-bias section (normalised margin against the F1 and F2 max
+ring of -1) with a bias feature, so that neurons (a, b1, b2, b0) live on S^3, and no weight decay; the PDE
+on a Voronoi grid of S^3 and as particles, beside networks. The report draws each neuron as the point
+``|a| b`` in R^3 and as its line b . [x; 1] = 0 in the input plane, the predictor's decision boundary, the
+density of the grid's lines, and the implicit-bias section (normalised margin against the F1 and F2 max
 margins).
 """
 
@@ -32,6 +33,7 @@ if os.environ.get("WGF_GALLERY_SIZE", "small") != "full":
     for old, new in [
         ("final = 300.0", "final = 10.0"),
         ("snapshots = [10.0, 100.0, 300.0]", "snapshots = [1.0, 10.0]"),
+        ("cells = 30000", "cells = 2000"),
         ("n = 4096", "n = 512"),
         ("widths = [10, 100, 1000]", "widths = [10, 100]"),
         ("seeds = [0, 1, 2]", "seeds = [0]"),

@@ -4,7 +4,7 @@ Square-loss regression in the plane with a bias: a teacher of three neurons on S
 
 The case ``solvers/regression_s3.toml``: two-dimensional inputs with a bias feature (neurons on S^3),
 targets from a teacher of three ReLU neurons with a bias, square loss. The report draws the neurons at
-|a| b in R^3 and as lines in the input plane, where the teacher's kinks lie, and the predictor over the
+``|a| b`` in R^3 and as lines in the input plane, where the teacher's kinks lie, and the predictor over the
 plane.
 """
 
@@ -31,6 +31,7 @@ if os.environ.get("WGF_GALLERY_SIZE", "small") != "full":
     for old, new in [
         ("final = 100.0", "final = 5.0"),
         ("snapshots = [1.0, 10.0, 100.0]", "snapshots = [1.0, 5.0]"),
+        ("cells = 30000", "cells = 2000"),
         ("n = 4096", "n = 512"),
         ("widths = [10, 100, 1000]", "widths = [10, 100]"),
         ("seeds = [0, 1, 2]", "seeds = [0]"),

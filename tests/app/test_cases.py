@@ -229,7 +229,62 @@ def test_eulerian_on_circle_and_on_s3(fakes):
     assert "applies to grids on S^2; on S^1 give n" in msg
     msg = error_of(toy_case(toy=None, model={"type": "toy_linear", "g": [0.1, 0.1, 0.1, 0.1]},
                             eulerian={"level": 2}))
-    assert "grids exist only on S^1 and S^2, but the model lives on S^3" in msg
+    assert "[eulerian] level = 2: applies to grids on S^2; on S^3 give cells" in msg
+    msg = error_of(toy_case(toy=None, model={"type": "toy_linear", "g": [0.1, 0.1, 0.1, 0.1, 0.1]},
+                            eulerian={"cells": 100}))
+    assert "grids exist only on S^1, S^2 and S^3, but the model lives on S^4" in msg
+
+
+S3_TOY = {"type": "toy_linear", "g": [0.1, -0.2, 0.3, 0.4]}
+
+
+def test_eulerian_and_grid_quadrature_on_s3():
+    """The S^3 grid: cells (a target count) and lloyd, the mesh's static arrays stored as on S^2, the mesh
+    built once for the check and the run of one section."""
+    import wgf
+    case = parse(toy_case(toy=None, model=S3_TOY, eulerian={"cells": 100, "scheme": "muscl"},
+                          lagrangian={"quadrature": "grid", "cells": 100, "lloyd": 1, "dt": 0.1}))
+    eul, lag = case.runs
+    assert eul.params == {"cells": 100, "lloyd": 0, "scheme": "muscl"}
+    assert lag.params == {"quadrature": "grid", "cells": 100, "lloyd": 1, "dt": 0.1}
+    ref = wgf.hopf_grid(100)
+    first, second = eul.build(), eul.build()
+    for built in (first, second):
+        np.testing.assert_array_equal(built.static["grid/points"], ref.points)
+        np.testing.assert_array_equal(built.static["grid/volumes"], ref.volumes)
+        assert built.solver.measure.total_mass == pytest.approx(1.0, rel=1e-12)
+    assert second.solver.grid is first.solver.grid          # the mesh of the check is reused by the run
+    assert eul.build().solver.grid is not first.solver.grid  # ... once: a third build makes its own
+    relaxed = wgf.hopf_grid(100, lloyd=1)
+    built = lag.build()
+    np.testing.assert_array_equal(built.static["grid/points"], relaxed.points)
+    nu = built.solver.measure
+    np.testing.assert_allclose(nu.masses, relaxed.volumes / relaxed.volumes.sum(), rtol=1e-12)
+    assert nu.points is not built.static["grid/points"]      # the particles move, the stored grid does not
+
+
+@pytest.mark.parametrize("section, expected", [
+    ({}, r"\[eulerian\] missing key 'cells' \(target number of cells of the Voronoi grid on S\^3, 64\.\.10000000\)"),
+    ({"cells": 63}, r"\[eulerian\] cells = 63: must be an integer >= 64"),
+    ({"cells": 10**8}, r"\[eulerian\] cells = 100000000: must be an integer <= 10000000"),
+    ({"cells": 2.5}, r"\[eulerian\] cells = 2\.5: expected an integer, got a float"),
+    ({"cells": True}, r"\[eulerian\] cells = true: expected an integer"),
+    ({"cells": 100, "lloyd": -1}, r"\[eulerian\] lloyd = -1: must be an integer >= 0"),
+    ({"n": 100}, r"\[eulerian\] n = 100: applies to grids on S\^1; on S\^3 give cells"),
+])
+def test_s3_grid_errors(section, expected):
+    msg = error_of(toy_case(toy=None, model=S3_TOY, eulerian=section))
+    assert re.search(expected, msg), msg
+
+
+def test_cells_belongs_to_s3_grids_only():
+    circle = {"type": "toy_linear", "g": [0.3, 0.4]}
+    assert "[eulerian] cells = 100: applies to grids on S^3; on S^1 give n" in error_of(
+        toy_case(toy=None, model=circle, eulerian={"cells": 100}))
+    assert "[eulerian] cells = 100: applies to grids on S^3; on S^2 give level" in error_of(
+        toy_case(toy=None, eulerian={"cells": 100}))
+    assert "[lagrangian] cells = 100: applies only to quadrature = \"grid\"" in error_of(
+        toy_case(toy=None, model=S3_TOY, lagrangian={"quadrature": "random", "n": 5, "cells": 100}))
 
 
 def test_lagrangian_builder(fakes):

@@ -384,10 +384,10 @@ def max_abs_relu_sum(features: np.ndarray, weights: np.ndarray, *, rtol: float =
     Notes
     -----
     * k = 1: ``S^0 = {-1, 1}``, exact.
-    * k = 2: exact (:func:`_circle_candidates`: g is piecewise linear in u between the kinks).
+    * k = 2: exact (``_circle_candidates``: g is piecewise linear in u between the kinks).
     * k = 3: branch and bound on geodesic caps, from the certified covering of
       :func:`wgf.analysis.certificate.covering` and its refinement
-      :func:`wgf.analysis.certificate._children`; each cap's
+      ``wgf.analysis.certificate._children``; each cap's
       bound (:func:`cap_upper_bounds`) is exact for the part of g that is linear on the cap and adds, for
       each kink crossing the cap, the largest value its term can take there, so caps away from the kinks are
       bounded to second order in their radius and caps on a kink to first order. Caps whose bound is below the

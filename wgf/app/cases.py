@@ -40,7 +40,9 @@ A case is parsed and validated completely before anything is written: every mist
     [eulerian]                           # optional, or [[eulerian]] for several runs (each may set `name`)
     level = 3                            # S^2: icosahedral level (0..7), lloyd = 0 Lloyd iterations
     # n = 256                            # S^1: number of cells
-    # lloyd = 0                          # S^2: Lloyd iterations of the icosahedral grid (0..1000)
+    # lloyd = 0                          # S^2, S^3: Lloyd iterations of the grid (0..1000)
+    # cells = 2000                       # S^3: target number of cells of the Hopf-fibration Voronoi grid
+                                         #   (>= 64; the grid has this many within a few percent)
     # name = "coarse"                    # the run's name (default: eulerian, or eulerian_<i> for the i-th
                                          #   table of [[eulerian]])
     scheme = "upwind"                    # the other keys are EulerianSolver's keyword arguments
@@ -53,7 +55,8 @@ A case is parsed and validated completely before anything is written: every mist
     [lagrangian]                         # optional (or [[lagrangian]])
     quadrature = "grid"                  # grid (level / n as above) | quasi_uniform (n) | random (n, seed)
     level = 2                            # quadrature = "grid" on S^2: the grid's icosahedral level (0..7)
-    # lloyd = 0                          # quadrature = "grid" on S^2: Lloyd iterations, as in [eulerian]
+    # lloyd = 0                          # quadrature = "grid" on S^2, S^3: Lloyd iterations, as in [eulerian]
+    # cells = 2000                       # quadrature = "grid" on S^3: target number of cells, as in [eulerian]
     # n = 1024                           # quasi_uniform, random: the number of particles (grid on S^1: cells)
     # seed = 0                           # random: the seed of the uniform sample
     # name = "particles"                 # the run's name, as in [eulerian]

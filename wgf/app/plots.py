@@ -29,7 +29,10 @@ nu lives on S^3), one panel per measure:
   its ReLU kinks), coloured by the sign of a, opacity and width growing with its weight ``m |a| |b|`` in
   the predictor, with the training points;
 - :func:`predictor_panels_figure`: the predictor ``h(x)`` over the input plane, its zero level (the
-  decision boundary) in black, with the training points.
+  decision boundary) in black, with the training points;
+- :func:`line_density_figure`: the density of the neurons' lines in the input plane
+  (:func:`neuron_line_density`: the length of line within each pixel weighted by ``m |a| |b|``, exact),
+  one row per sign of a, one column per snapshot (grid runs, whose cells are too many to draw one by one).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from matplotlib.lines import Line2D
 __all__ = ["energy_figure", "particle_figure", "particle_panels", "density_figure", "distance_figure",
            "margin_figure", "predictor_figure", "decay_figure",
            "particle_positions", "sphere_cell_polygons", "map_coordinates", "input_window", "neuron_lines",
-           "neuron_points_figure", "neuron_lines_figure", "predictor_panels_figure"]
+           "neuron_points_figure", "neuron_lines_figure", "predictor_panels_figure", "neuron_line_density",
+           "line_density_figure"]
 
 POSITIVE = "tab:red"
 NEGATIVE = "tab:blue"
@@ -530,6 +534,136 @@ def neuron_lines(points: np.ndarray, masses: np.ndarray, window, top: int = 300
     d = np.column_stack([-b[idx, 1], b[idx, 0]]) / nb[idx, None]
     seg = np.stack([foot[idx] - 2.0 * R * d, foot[idx] + 2.0 * R * d], axis=1)
     return seg, np.sign(P[idx, 0]), weight[idx]
+
+
+def _line_parameters(points: np.ndarray, masses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Foot points f (k, 2) (the point of each line nearest the origin), unit directions d (k, 2), signs of
+    a (k,) and weights ``m |a| |b|`` (k,) of the atoms that have a line ``b1 x1 + b2 x2 + b0 = 0``."""
+    P = np.asarray(points, float)
+    m = np.asarray(masses, float)
+    if P.ndim != 2 or P.shape[1] != 4 or m.shape != (P.shape[0],):
+        raise ValueError(f"neuron lines need points (N, 4) and masses (N,), got {P.shape} and {m.shape}")
+    b, b0 = P[:, 1:3], P[:, 3]
+    nb = np.linalg.norm(b, axis=1)
+    weight = m * np.abs(P[:, 0]) * np.linalg.norm(P[:, 1:], axis=1)
+    has = (nb > 1e-12 * np.maximum(1.0, np.abs(b0))) & (weight > 0)
+    b, b0, nb = b[has], b0[has], nb[has]
+    foot = -(b0 / nb**2)[:, None] * b
+    d = np.column_stack([-b[:, 1], b[:, 0]]) / nb[:, None]
+    return foot, d, np.sign(P[has, 0]), weight[has]
+
+
+def neuron_line_density(points: np.ndarray, masses: np.ndarray, window, pixels: int = 160,
+                        block: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""The density of the atoms' lines in the input plane, by the sign of a, on a pixel grid of ``window``.
+
+    The measure on lines ``sum_i w_i L_i`` (``L_i`` the length measure on the line
+    ``b_i1 x1 + b_i2 x2 + b_i0 = 0`` of atom i, ``w_i = m_i |a_i| |b_i|`` its weight in the predictor)
+    has the density ``rho(x) = sum_i w_i delta(dist(x, line_i))`` in the plane; each pixel gets its mean,
+    ``sum_i w_i length(line_i within the pixel) / pixel area``, computed exactly: each line is cut at its
+    crossings with the pixel edges, and each piece's length goes to the pixel holding its midpoint.
+    Streamed over blocks of ``block`` lines (memory O(block * pixels)).
+
+    Parameters
+    ----------
+    points : ndarray, shape (N, 4)
+        Atoms ``(a, b1, b2, b0)`` (unit or not).
+    masses : ndarray, shape (N,)
+    window : ((x0, x1), (y0, y1))
+        The rectangle of the input plane (:func:`input_window`).
+    pixels : int
+        Pixels along the longer side (square pixels).
+
+    Returns
+    -------
+    xe : ndarray, shape (nx + 1,)
+    ye : ndarray, shape (ny + 1,)
+        Pixel edges.
+    positive, negative : ndarray, shape (ny, nx)
+        The density of the lines of atoms with a > 0 and with a < 0.
+    """
+    (x0, x1), (y0, y1) = window
+    if not (x1 > x0 and y1 > y0) or int(pixels) < 1:
+        raise ValueError(f"need a window with x1 > x0, y1 > y0 and pixels >= 1, got {window}, {pixels}")
+    h = max(x1 - x0, y1 - y0) / int(pixels)
+    nx, ny = max(1, int(round((x1 - x0) / h))), max(1, int(round((y1 - y0) / h)))
+    xe, ye = np.linspace(x0, x1, nx + 1), np.linspace(y0, y1, ny + 1)
+    hx, hy = (x1 - x0) / nx, (y1 - y0) / ny
+    foot, d, sign, w = _line_parameters(points, masses)
+    out = np.zeros((2, ny * nx))
+    for s in range(0, w.size, block):
+        f, u, sg, wt = foot[s:s + block], d[s:s + block], sign[s:s + block], w[s:s + block]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tx = (xe[None, :] - f[:, :1]) / u[:, :1]                       # crossings of x = const
+            ty = (ye[None, :] - f[:, 1:]) / u[:, 1:]                       # crossings of y = const
+        # the parameter interval inside the window (Liang-Barsky); an axis-parallel line inside a slab
+        # gives +-inf on that axis, one outside it gives an empty interval
+        lo = np.maximum(np.where(u[:, 0] != 0, np.minimum(tx[:, 0], tx[:, -1]), np.where(
+                            (f[:, 0] >= x0) & (f[:, 0] <= x1), -np.inf, np.inf)),
+                        np.where(u[:, 1] != 0, np.minimum(ty[:, 0], ty[:, -1]), np.where(
+                            (f[:, 1] >= y0) & (f[:, 1] <= y1), -np.inf, np.inf)))
+        hi = np.minimum(np.where(u[:, 0] != 0, np.maximum(tx[:, 0], tx[:, -1]), np.inf),
+                        np.where(u[:, 1] != 0, np.maximum(ty[:, 0], ty[:, -1]), np.inf))
+        hit = hi > lo
+        if not np.any(hit):
+            continue
+        f, u, sg, wt, lo, hi = f[hit], u[hit], sg[hit], wt[hit], lo[hit], hi[hit]
+        t = np.concatenate([tx[hit], ty[hit]], axis=1)
+        t = np.where(np.isfinite(t), t, lo[:, None])
+        t = np.sort(np.clip(t, lo[:, None], hi[:, None]), axis=1)
+        t = np.concatenate([lo[:, None], t, hi[:, None]], axis=1)
+        piece = np.diff(t, axis=1)                                          # lengths (u is a unit vector)
+        mid = 0.5 * (t[:, 1:] + t[:, :-1])
+        ix = np.clip(((f[:, :1] + mid * u[:, :1]) - x0) // hx, 0, nx - 1).astype(np.int64)
+        iy = np.clip(((f[:, 1:] + mid * u[:, 1:]) - y0) // hy, 0, ny - 1).astype(np.int64)
+        val = wt[:, None] * piece
+        for k, pick in enumerate((sg > 0, sg < 0)):
+            out[k] += np.bincount((iy[pick] * nx + ix[pick]).ravel(), weights=val[pick].ravel(),
+                                  minlength=ny * nx)
+    area = hx * hy
+    return xe, ye, out[0].reshape(ny, nx) / area, out[1].reshape(ny, nx) / area
+
+
+def line_density_figure(columns: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | Path, X: np.ndarray,
+                        y: np.ndarray, classification: bool = True, title: str = "", pixels: int = 160) -> Path:
+    """The density of neuron lines in the input plane (:func:`neuron_line_density`), one column per
+    ``(column title, points (N, 4), masses (N,))`` (e.g. the snapshots of a grid run), the lines of
+    ``a > 0`` neurons in the top row (reds) and of ``a < 0`` in the bottom row (blues), each row on one
+    square-root colour scale, with the training inputs X (n, 2) and targets y (n,)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import PowerNorm
+    window = input_window(X)
+    n = max(1, len(columns))
+    dens = [neuron_line_density(pts, ms, window, pixels) for _, pts, ms in columns]
+    fig = _figure(2.9 * n + 1.2, 5.9, layout="constrained")
+    for row, (cmap, label) in enumerate(((colormaps["Reds"], "a > 0"), (colormaps["Blues"], "a < 0"))):
+        top = max([float(dd[2 + row].max()) for dd in dens] + [1e-300])
+        norm = PowerNorm(0.5, 0.0, top)
+        axes = []
+        for i, ((ctitle, _, _), (xe, ye, *rho)) in enumerate(zip(columns, dens)):
+            ax = fig.add_subplot(2, n, row * n + i + 1)
+            axes.append(ax)
+            ax.pcolormesh(xe, ye, rho[row], cmap=cmap, norm=norm, shading="flat", rasterized=True)
+            Xv, yv = np.asarray(X, float), np.asarray(y, float)
+            if classification:
+                pos = yv > 0
+                ax.scatter(Xv[pos, 0], Xv[pos, 1], marker="o", s=9, facecolors="none", edgecolors="k",
+                           linewidths=0.6, zorder=4)
+                ax.scatter(Xv[~pos, 0], Xv[~pos, 1], marker="s", s=8, facecolors="none", edgecolors="0.35",
+                           linewidths=0.6, zorder=4)
+            else:
+                ax.scatter(Xv[:, 0], Xv[:, 1], marker=".", s=6, c="k", zorder=4)
+            ax.set_xlim(xe[0], xe[-1])
+            ax.set_ylim(ye[0], ye[-1])
+            ax.set_aspect("equal")
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"{ctitle}: {label}" if row == 0 else label, fontsize=9)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.85, pad=0.02,
+                     label=f"line density, {label}")
+    marks = ("training points: circles y > 0, squares y < 0" if classification else "dots: training inputs")
+    _title(fig, (title + ". " if title else "") + "density of the neuron lines b . [x; 1] = 0: "
+           f"sum of m |a| |b| times length per area; {marks}", 45 * n)
+    return _save(fig, path)
 
 
 def _sign_legend(fig, extra: Sequence[Line2D] = (), line: bool = False) -> None:

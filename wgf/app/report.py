@@ -33,7 +33,11 @@ skipped, with a note. Empirical ReLU models on two-dimensional inputs with a bia
 with one panel per width (its first seed) and one per Lagrangian run: ``OUT_neurons.png`` (every atom at
 ``|a| b`` in R^3 on the tanh radial scale), ``OUT_lines.png`` (every atom as its line ``b . [x; 1] = 0`` in
 the input plane) and ``OUT_predictor_map.png`` (the predictor over the input plane, its decision boundary
-``h = 0`` and the training points), all at the final snapshot.
+``h = 0`` and the training points), all at the final snapshot; Eulerian (grid) runs on S^3 join those
+pictures (the generators of the heaviest cells holding 99% of the mass, as atoms with the cells' masses;
+the predictor uses every cell) and add ``OUT_line_density_<run>.png``,
+the density of the neurons' lines in the input plane (each cell's line weighted by its ``m |a| |b|``, one
+row per sign of a) at three snapshots.
 """
 
 from __future__ import annotations
@@ -403,33 +407,78 @@ def _input_plane_model(case: Case | None) -> bool:
             and case.model.dx == 2)
 
 
-#: Points per axis of the input-plane grid on which :func:`_input_plane_figures` evaluates the predictor.
+#: Points per axis of the input-plane grid on which ``_input_plane_figures`` evaluates the predictor.
 PREDICTOR_GRID = 121
 
 
-def _input_plane_figures(r: OutputReader, summary: Summary, panels: list[tuple[str, str]], stem) -> list[Path]:
+#: Grid runs in the neuron pictures: the heaviest cells that hold this share of the mass (the predictor
+#: uses every cell). A grid keeps some mass in every cell, which would cover the picture.
+GRID_MASS_SHARE = 0.99
+
+
+def heaviest_share(masses: np.ndarray, share: float) -> np.ndarray:
+    """Indices of the fewest atoms, heaviest first, whose masses (N,) sum to at least ``share`` of the total."""
+    order = np.argsort(-np.asarray(masses, float), kind="stable")
+    cum = np.cumsum(np.asarray(masses, float)[order])
+    if cum.size == 0 or cum[-1] <= 0:
+        return order[:0]
+    return order[:int(np.searchsorted(cum, share * cum[-1])) + 1]
+
+
+def _input_plane_figures(r: OutputReader, summary: Summary, panels: list[tuple[str, str]], stem,
+                         grids: frozenset = frozenset()) -> list[Path]:
     """The S^3 pictures of :mod:`wgf.app.plots` (neurons at |a| b, their lines, the predictor) of the final
-    snapshots of the runs ``panels`` = ``[(panel title, run name)]``."""
+    snapshots of the runs ``panels`` = ``[(panel title, run name)]``; runs named in ``grids`` are drawn by
+    their heaviest cells holding :data:`GRID_MASS_SHARE` of the mass (:func:`heaviest_share`)."""
     model = summary.case.model
     measures = []
     for ptitle, name in panels:
         fm = _final_measure(r, name)
         if fm is not None:
-            measures.append((ptitle, fm[1]))
+            measures.append((ptitle, fm[1], name))
     if not measures:
         return []
     classification = model.loss == "logistic"
     title = f"{summary.title}: at t = {_g(summary.final_time, '.4g')}"
-    sets = [(t, m.points, m.masses) for t, m in measures]
+    sets = []
+    for t, m, name in measures:
+        if name in grids:
+            keep = heaviest_share(m.masses, GRID_MASS_SHARE)
+            t = f"{t} ({keep.size} cells, {GRID_MASS_SHARE:.0%} of mass)"
+            sets.append((t, m.points[keep], m.masses[keep]))
+        else:
+            sets.append((t, m.points, m.masses))
     out = [plots.neuron_points_figure(sets, stem("neurons"), title=title),
            plots.neuron_lines_figure(sets, stem("lines"), model.X, model.y, classification, title=title)]
     (x0, x1), (y0, y1) = plots.input_window(model.X)
     gx, gy = np.linspace(x0, x1, PREDICTOR_GRID), np.linspace(y0, y1, PREDICTOR_GRID)
     G = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
-    H = [(t, model.predict(m, G).reshape(gy.size, gx.size)) for t, m in measures]
+    H = [(t, model.predict(m, G).reshape(gy.size, gx.size)) for t, m, _ in measures]
     out.append(plots.predictor_panels_figure(H, (gx, gy), stem("predictor_map"), model.X, model.y,
                                              classification, title=title))
     return out
+
+
+#: Pixels along the longer side of the input window in the line-density pictures.
+LINE_DENSITY_PIXELS = 200
+
+
+def _line_density_figures(r: OutputReader, summary: Summary, run: str, stem) -> list[Path]:
+    """The density of the neuron lines in the input plane (:func:`wgf.app.plots.line_density_figure`) of a
+    grid run on S^3 at three of its snapshots after t = 0 (the first, a middle one and the last)."""
+    snaps = [s for s in r.snapshot_list(run) if s[1] > 0]
+    picks = list(dict.fromkeys([snaps[0], snaps[len(snaps) // 2], snaps[-1]])) if snaps else []
+    cols = []
+    for key, t, _ in picks:
+        nu = _snapshot_measure(r, run, key)
+        if nu is not None:
+            cols.append((f"t = {t:.4g}", nu.points, nu.masses))
+    if not cols:
+        return []
+    model = summary.case.model
+    return [plots.line_density_figure(cols, stem(f"line_density_{run}"), model.X, model.y,
+                                      model.loss == "logistic", title=f"{summary.title}: {run}",
+                                      pixels=LINE_DENSITY_PIXELS)]
 
 
 def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
@@ -490,14 +539,18 @@ def write_figures(r: OutputReader, summary: Summary) -> list[Path]:
                       else f"{group}: the PDE, N = {len(sets[0][2])}")
             panels.append((ptitle, sets[:1]))
     panels.sort(key=lambda p: p[0].startswith("m = ") is False)  # networks by width, then the PDE's particles
-    if plane and groups:
+    grids = [row for row in summary.rows if row.solver == "eulerian" and row.status != "not started"]
+    if plane and (groups or grids):
         picks = []
         for group, names in groups.items():
             first = rows[names[0]]
             picks.append((f"m = {first.params['m']} (seed {first.params.get('seed')})" if first.solver == "network"
                           else f"{group}: the PDE", names[0]))
+        picks += [(f"{row.name}: grid", row.name) for row in grids]
         picks.sort(key=lambda p: p[0].startswith("m = ") is False)  # networks by width, then the PDE's
-        out += _input_plane_figures(r, summary, picks, stem)
+        out += _input_plane_figures(r, summary, picks, stem, frozenset(row.name for row in grids))
+        for row in grids:
+            out += _line_density_figures(r, summary, row.name, stem)
     if len(panels) > 1:
         out.append(plots.particle_panels(panels, stem("particles"), teacher=teacher,
                                          title=f"{summary.title}: particles at t = {_g(summary.final_time, '.4g')}"))

@@ -24,6 +24,9 @@ from .validation import (CaseError, _bad, _fmt, _where, check_choice, check_int,
 if TYPE_CHECKING:
     from .cases import Case
 
+#: The fewest cells a Voronoi grid of S^3 may have (:func:`wgf.geometry.voronoi_s3.hopf_grid`).
+MIN_S3_CELLS = 64
+
 __all__ = ["BuiltRun", "RunSpec", "SolverSection", "SOLVER_SECTIONS", "register_solver", "run_name",
            "network_seeds", "QUADRATURES"]
 
@@ -103,12 +106,12 @@ def run_name(path: str, table: dict, default: str) -> str:
 
 
 def _grid(case: "Case", path: str, table: dict):
-    """Check the grid keys (n on S^1; level, lloyd on S^2) and return a grid factory."""
+    """Check the grid keys (n on S^1; level, lloyd on S^2; cells, lloyd on S^3) and return a grid factory."""
     d = case.dim
     if d == 1:
-        for k in ("level", "lloyd"):
+        for k, where in (("level", "S^2"), ("lloyd", "S^2 and S^3"), ("cells", "S^3")):
             if k in table:
-                raise _bad(path, k, table[k], "applies to grids on S^2; on S^1 give n (the number of cells)")
+                raise _bad(path, k, table[k], f"applies to grids on {where}; on S^1 give n (the number of cells)")
         if "n" not in table:
             raise CaseError(f"{_where(path)} missing key 'n' (number of cells of the grid on S^1, >= 3)")
         n = check_int(path, "n", table["n"], minimum=3, maximum=MAX_POINTS)
@@ -118,8 +121,9 @@ def _grid(case: "Case", path: str, table: dict):
             return grid.circle_grid(n)
         return make, {"n": n}
     if d == 2:
-        if "n" in table:
-            raise _bad(path, "n", table["n"], "applies to grids on S^1; on S^2 give level (icosahedral level)")
+        for k, why in (("n", "applies to grids on S^1"), ("cells", "applies to grids on S^3")):
+            if k in table:
+                raise _bad(path, k, table[k], f"{why}; on S^2 give level (icosahedral level)")
         if "level" not in table:
             raise CaseError(f"{_where(path)} missing key 'level' (icosahedral grid level on S^2, "
                             f"0..{MAX_ICOSAHEDRAL_LEVEL})")
@@ -130,9 +134,41 @@ def _grid(case: "Case", path: str, table: dict):
             from ..geometry import grid
             return grid.icosahedral_grid(level, lloyd=lloyd)
         return make, {"level": level, "lloyd": lloyd}
-    raise CaseError(f"{_where(path)} grids exist only on S^1 and S^2, but the model lives on S^{d}"
+    if d == 3:
+        for k, why in (("n", "applies to grids on S^1"), ("level", "applies to grids on S^2")):
+            if k in table:
+                raise _bad(path, k, table[k], f"{why}; on S^3 give cells (the target number of cells)")
+        if "cells" not in table:
+            raise CaseError(f"{_where(path)} missing key 'cells' (target number of cells of the Voronoi grid "
+                            f"on S^3, {MIN_S3_CELLS}..{MAX_POINTS})")
+        cells = check_int(path, "cells", table["cells"], minimum=MIN_S3_CELLS, maximum=MAX_POINTS)
+        lloyd = check_int(path, "lloyd", table.get("lloyd", 0), minimum=0, maximum=1000)
+
+        def build_mesh():
+            from ..geometry import voronoi_s3
+            return voronoi_s3.hopf_grid(cells, lloyd=lloyd)
+        return _reused_once(build_mesh), {"cells": cells, "lloyd": lloyd}
+    raise CaseError(f"{_where(path)} grids exist only on S^1, S^2 and S^3, but the model lives on S^{d}"
                     + (" (use [lagrangian] quadrature = \"quasi_uniform\" or \"random\")" if path.startswith(
                         "lagrangian") else ""))
+
+
+def _reused_once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` with its result kept for one second call, then released.
+
+    A run is built twice in ``wgf run`` (once to check and estimate it before any output is written, once
+    to run it), and the Voronoi mesh of S^3 is the costly part of building an S^3 grid run (seconds at
+    10^4 cells): the second build takes the first one's mesh instead of constructing it again. The mesh
+    is never modified by the solvers that receive it (they copy what they change)."""
+    kept: list = []
+
+    def once():
+        if kept:
+            return kept.pop()
+        grid = make()
+        kept.append(grid)
+        return grid
+    return once
 
 
 def _static_grid(g) -> dict[str, np.ndarray]:
@@ -141,9 +177,9 @@ def _static_grid(g) -> dict[str, np.ndarray]:
 
 def _expand_eulerian(case: "Case", path: str, table: dict) -> list[RunSpec]:
     cls = _lazy_class(path, "wgf.discretisations.eulerian", "EulerianSolver", "Eulerian solver")
-    own = {"name", "n", "level", "lloyd"}
+    own = {"name", "n", "level", "lloyd", "cells"}
     kwargs = solver_kwargs(path, table, cls, own=own, supplied={
-        "model": "[model]", "grid": "n / level", "masses": "[initial]",
+        "model": "[model]", "grid": "n / level / cells", "masses": "[initial]",
         "alpha": "[flow]", "beta": "[flow]"})
     make_grid, gparams = _grid(case, path, table)
     name = run_name(path, table, path.replace("[", "_").rstrip("]"))
@@ -161,7 +197,7 @@ QUADRATURES = ("grid", "quasi_uniform", "random")
 
 def _expand_lagrangian(case: "Case", path: str, table: dict) -> list[RunSpec]:
     cls = _lazy_class(path, "wgf.discretisations.lagrangian", "LagrangianSolver", "Lagrangian solver")
-    own = {"name", "quadrature", "n", "level", "lloyd", "seed"}
+    own = {"name", "quadrature", "n", "level", "lloyd", "cells", "seed"}
     kwargs = solver_kwargs(path, table, cls, own=own, supplied={
         "model": "[model]", "measure": "[initial] and quadrature", "alpha": "[flow]", "beta": "[flow]"})
     quad = check_choice(path, "quadrature", table.get("quadrature", "grid"), QUADRATURES)
@@ -175,9 +211,10 @@ def _expand_lagrangian(case: "Case", path: str, table: dict) -> list[RunSpec]:
 
         def nodes():
             g = make_grid()
-            return g.points, g.volumes, _static_grid(g)
+            # copies: the particles move, and the grid may be shared with a second build of this run
+            return np.array(g.points, float), np.array(g.volumes, float), _static_grid(g)
     else:
-        for k in ("level", "lloyd"):
+        for k in ("level", "lloyd", "cells"):
             if k in table:
                 raise _bad(path, k, table[k], "applies only to quadrature = \"grid\"")
         if quad != "random" and "seed" in table:

@@ -4,7 +4,7 @@ For a :class:`~wgf.models.base.QuadraticModel` the potential on the grid is ``J 
 cells' masses ``m`` (n,), so the Eulerian solver needs the product ``K m`` at every stage
 (:class:`DenseInteraction`: the matrix (n, n) stored once, in float64 or float32, its product by a
 single-threaded Numba loop below :data:`BLAS_MIN_CELLS` cells and by BLAS ``dsymv`` above), the diagonal
-and the edge curvatures of ``K`` (:func:`_pairwise_interaction`, streamed when the matrix is not stored),
+and the edge curvatures of ``K`` (``_pairwise_interaction``, streamed when the matrix is not stored),
 and a bound on the reaction's stiffness ``lambda_max(diag(m)^(1/2) K diag(m)^(1/2))`` at a reference state
 (:func:`lanczos_lambda_bound`). :class:`~wgf.discretisations.eulerian.EulerianSolver` explains how they set
 its energy-stability step bound.

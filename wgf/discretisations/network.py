@@ -205,8 +205,8 @@ def conic_update(r: np.ndarray, eta: np.ndarray, J: np.ndarray, G: np.ndarray, d
 
     .. math::
 
-        r_j' = r_j \expig(-	frac{lpha}{2}\, J_j\, dtig), \qquad
-        \eta_j' = rac{\eta_j - eta\, dt\, G_j}{|\eta_j - eta\, dt\, G_j|} .
+        r_j' = r_j \exp\big(-\tfrac{\alpha}{2}\, J_j\, dt\big), \qquad
+        \eta_j' = \frac{\eta_j - \beta\, dt\, G_j}{|\eta_j - \beta\, dt\, G_j|} .
 
     With masses ``m_j = r_j^2 / m`` the radius step is the mirror (exponential) step of
     ``dm_j/dt = -alpha J m_j``, exact for a frozen J and positive for any dt; the direction step is explicit
