@@ -38,8 +38,8 @@ def test_energy_nonincreasing_and_steps_grow():
     model, independently of the trainer's cached value) never rises beyond round-off, every accepted step
     satisfies Armijo's condition against the gradient at its start, and the steps grow as the flow settles:
     the median of the last 50 accepted steps is > 300 times the first step and > 10 times the median over
-    t <= 1, and beyond the largest constant step that is stable from the start (a constant step of that
-    size raises F, which the constant-step trainer's check reports)."""
+    t <= 1; the largest accepted step is not stable as a constant step from the start (a constant step of
+    that size raises F, which the constant-step trainer's check reports)."""
     model = _fig2_model()
     W0 = initial_weights(20, 2, radius=1.0, seed=0)
     net = NetworkTrainer(model, W0, step_size=1e-3, step_rule="adaptive")

@@ -117,12 +117,17 @@ then advances the time by ``h`` and proposes ``min(step_growth h, max_step)`` fo
 rejected trial is halved and retried (counted in ``rejected``). Why it is the same flow: every accepted
 step is a forward-Euler step of ``dw_j/dt = -C m grad_{w_j} G`` of size ``h_k`` and ``t_k = sum h_k``, so as
 ``max_step -> 0`` the trajectory converges to the flow at first order in the largest step (tested:
-fitted order in ``max_step``), exactly as with constant steps. Why the steps grow: on a quadratic
+fitted order in ``max_step``), exactly as with constant steps. How far the steps grow: on a quadratic
 ``G(W - hCg) = G - h D + (h^2/2) g.CHCg/m``, so the test accepts ``h <= 2 (1 - c) / R`` with ``R`` the Rayleigh
-quotient of the preconditioned Hessian along the gradient; as the flow settles the gradient concentrates
-on the slow (flat) directions, ``R`` falls towards the smallest curvature and the accepted step rises far
-above the constant step's stability bound ``2 / lambda_max``. Stiff modes that this excites grow until
-they dominate the gradient, ``R`` rises and the test rejects and halves: F is nonincreasing at every
+quotient of the preconditioned Hessian along the gradient. From a small ``step_size`` the step grows
+geometrically until it meets that bound, and tracks it as the curvature along the flow changes; a step
+beyond ``2 / lambda_max`` (the largest curvature) may be accepted while the gradient lies in flatter
+directions, but it amplifies the stiff modes until they dominate the gradient, ``R`` rises and the test
+rejects and halves. So the step levels off at the edge of stability of gradient descent and does not
+grow without bound as the flow settles (unlike the linearly implicit ``"ros2"`` of the grid and the
+particles): measured in ``teacher_student_longtime`` (m = 20 and 100 from 0.01), about 1 from t ~ 50 to
+10^6 (1.04e6 steps to 10^6, a third of the trials rejected), with steps of 0.01 to 0.2 while F falls
+steeply before t ~ 10. F is nonincreasing at every
 accepted step (beyond round-off) by construction, whatever the steps. The proposed step, the time and the
 rejection count are part of the state (bit-for-bit resume); ``advance(t_end)`` shortens the last step to
 land exactly on ``t_end`` and keeps the proposed step for the next call (as the adaptive ODE steppers do),
