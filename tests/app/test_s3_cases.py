@@ -14,7 +14,7 @@ from matplotlib.image import imread
 from helpers import run_main
 import wgf
 from wgf import Measure
-from wgf.app import plots
+from wgf.app import plane_plots
 
 ROOT = Path(wgf.__file__).resolve().parent.parent
 SOLVERS = ROOT / "solvers"
@@ -107,7 +107,7 @@ def test_neuron_lines_are_the_kinks_of_the_neurons():
     P = np.array([[0.5, 1.0, -1.0, 0.2], [-0.5, 1.0, 0.0, -5.0], [0.6, 0.0, 0.0, 0.8]])
     P /= np.linalg.norm(P, axis=1, keepdims=True)
     window = ((-1.0, 1.0), (-1.0, 1.0))
-    seg, sign, w = plots.neuron_lines(P, np.array([1.0, 2.0, 3.0]), window)
+    seg, sign, w = plane_plots.neuron_lines(P, np.array([1.0, 2.0, 3.0]), window)
     assert seg.shape == (1, 2, 2) and sign.tolist() == [1.0]
     assert w[0] == pytest.approx(abs(P[0, 0]) * np.linalg.norm(P[0, 1:]))
     for x in seg[0]:                                       # both ends on b . [x; 1] = 0
@@ -118,10 +118,10 @@ def test_neuron_lines_are_the_kinks_of_the_neurons():
     Q = rng.standard_normal((50, 4))
     Q[:, 3] *= 0.1
     Q /= np.linalg.norm(Q, axis=1, keepdims=True)
-    seg, sign, w = plots.neuron_lines(Q, rng.random(50), window, top=7)
+    seg, sign, w = plane_plots.neuron_lines(Q, rng.random(50), window, top=7)
     assert len(w) == 7 and np.all(np.diff(w) <= 0)
     with pytest.raises(ValueError, match=r"points \(N, 4\)"):
-        plots.neuron_lines(Q[:, :3], np.ones(50), window)
+        plane_plots.neuron_lines(Q[:, :3], np.ones(50), window)
 
 
 def test_s3_figures_on_synthetic_measures(tmp_path):
@@ -132,17 +132,17 @@ def test_s3_figures_on_synthetic_measures(tmp_path):
     for m in (10, 200):
         nu = Measure.from_weights(rng.standard_normal((m, 4)))
         panels.append((f"m = {m}", nu.points, nu.masses))
-    png(plots.neuron_points_figure(panels, tmp_path / "n.png", title="S^3"))
-    png(plots.neuron_lines_figure(panels, tmp_path / "l.png", X, y, classification=True))
-    png(plots.neuron_lines_figure(panels, tmp_path / "l2.png", X, X[:, 0], classification=False))
-    (x0, x1), (y0, y1) = plots.input_window(X)
+    png(plane_plots.neuron_points_figure(panels, tmp_path / "n.png", title="S^3"))
+    png(plane_plots.neuron_lines_figure(panels, tmp_path / "l.png", X, y, classification=True))
+    png(plane_plots.neuron_lines_figure(panels, tmp_path / "l2.png", X, X[:, 0], classification=False))
+    (x0, x1), (y0, y1) = plane_plots.input_window(X)
     assert x1 - x0 == pytest.approx(y1 - y0) and x0 < X[:, 0].min() and X[:, 1].max() < y1
     gx, gy = np.linspace(x0, x1, 40), np.linspace(y0, y1, 30)
     H = 0.5 - np.hypot(*np.meshgrid(gx, gy))
-    png(plots.predictor_panels_figure([("a", H), ("b", -H)], (gx, gy), tmp_path / "p.png", X, y))
-    png(plots.predictor_panels_figure([("a", H)], (gx, gy), tmp_path / "p2.png", X, X[:, 0], classification=False))
+    png(plane_plots.predictor_panels_figure([("a", H), ("b", -H)], (gx, gy), tmp_path / "p.png", X, y))
+    png(plane_plots.predictor_panels_figure([("a", H)], (gx, gy), tmp_path / "p2.png", X, X[:, 0], classification=False))
     with pytest.raises(ValueError, match="shape"):
-        plots.predictor_panels_figure([("a", H.T)], (gx, gy), tmp_path / "p3.png", X, y)
+        plane_plots.predictor_panels_figure([("a", H.T)], (gx, gy), tmp_path / "p3.png", X, y)
 
 
 def _segment_in_box(f, d, box):
@@ -167,7 +167,7 @@ def test_line_density_is_the_length_of_line_in_each_pixel():
                   [0.4, 1.0, 1.0, -9.0], [0.7, 0.0, 0.0, 1.0]])
     m = np.array([2.0, 1.5, 0.5, 3.0, 4.0])
     w = m * np.abs(P[:, 0]) * np.linalg.norm(P[:, 1:], axis=1)
-    xe, ye, pos, neg = plots.neuron_line_density(P, m, window, pixels=8, block=2)
+    xe, ye, pos, neg = plane_plots.neuron_line_density(P, m, window, pixels=8, block=2)
     assert xe.shape == (9,) and ye.shape == (9,) and pos.shape == neg.shape == (8, 8)
     area = (xe[1] - xe[0]) * (ye[1] - ye[0])
     # totals: weight times the chord in the window (2 for the horizontal and vertical lines; the diagonal
@@ -181,7 +181,7 @@ def test_line_density_is_the_length_of_line_in_each_pixel():
     Q[:3, 1] = 0.0                                                 # horizontal lines
     Q[3:5, 2] = 0.0                                                # vertical lines
     mq = rng.random(40)
-    xe, ye, pos, neg = plots.neuron_line_density(Q, mq, window, pixels=6, block=7)
+    xe, ye, pos, neg = plane_plots.neuron_line_density(Q, mq, window, pixels=6, block=7)
     b = Q[:, 1:3]
     nb = np.linalg.norm(b, axis=1)
     foot = -(Q[:, 3] / nb**2)[:, None] * b
@@ -197,7 +197,7 @@ def test_line_density_is_the_length_of_line_in_each_pixel():
     np.testing.assert_allclose(pos * area, ref[0], rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(neg * area, ref[1], rtol=1e-10, atol=1e-13)
     with pytest.raises(ValueError, match=r"points \(N, 4\)"):
-        plots.neuron_line_density(Q[:, :3], mq, window)
+        plane_plots.neuron_line_density(Q[:, :3], mq, window)
 
 
 def test_report_draws_an_s3_grid_run(tmp_path):

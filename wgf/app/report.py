@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..geometry.measure import Measure
-from . import plots
+from . import plane_plots, plots
 from .cases import Case, CaseError, parse_case
 from .io import OutputReader
 from .decay_report import RunDecay, decay_figures, decay_lines, summarize_decays
@@ -448,13 +448,13 @@ def _input_plane_figures(r: OutputReader, summary: Summary, panels: list[tuple[s
             sets.append((t, m.points[keep], m.masses[keep]))
         else:
             sets.append((t, m.points, m.masses))
-    out = [plots.neuron_points_figure(sets, stem("neurons"), title=title),
-           plots.neuron_lines_figure(sets, stem("lines"), model.X, model.y, classification, title=title)]
-    (x0, x1), (y0, y1) = plots.input_window(model.X)
+    out = [plane_plots.neuron_points_figure(sets, stem("neurons"), title=title),
+           plane_plots.neuron_lines_figure(sets, stem("lines"), model.X, model.y, classification, title=title)]
+    (x0, x1), (y0, y1) = plane_plots.input_window(model.X)
     gx, gy = np.linspace(x0, x1, PREDICTOR_GRID), np.linspace(y0, y1, PREDICTOR_GRID)
     G = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
     H = [(t, model.predict(m, G).reshape(gy.size, gx.size)) for t, m, _ in measures]
-    out.append(plots.predictor_panels_figure(H, (gx, gy), stem("predictor_map"), model.X, model.y,
+    out.append(plane_plots.predictor_panels_figure(H, (gx, gy), stem("predictor_map"), model.X, model.y,
                                              classification, title=title))
     return out
 
@@ -464,7 +464,7 @@ LINE_DENSITY_PIXELS = 200
 
 
 def _line_density_figures(r: OutputReader, summary: Summary, run: str, stem) -> list[Path]:
-    """The density of the neuron lines in the input plane (:func:`wgf.app.plots.line_density_figure`) of a
+    """The density of the neuron lines in the input plane (:func:`wgf.app.plane_plots.line_density_figure`) of a
     grid run on S^3 at three of its snapshots after t = 0 (the first, a middle one and the last)."""
     snaps = [s for s in r.snapshot_list(run) if s[1] > 0]
     picks = list(dict.fromkeys([snaps[0], snaps[len(snaps) // 2], snaps[-1]])) if snaps else []
@@ -476,7 +476,7 @@ def _line_density_figures(r: OutputReader, summary: Summary, run: str, stem) -> 
     if not cols:
         return []
     model = summary.case.model
-    return [plots.line_density_figure(cols, stem(f"line_density_{run}"), model.X, model.y,
+    return [plane_plots.line_density_figure(cols, stem(f"line_density_{run}"), model.X, model.y,
                                       model.loss == "logistic", title=f"{summary.title}: {run}",
                                       pixels=LINE_DENSITY_PIXELS)]
 
