@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import wgf
-import wgf.discretisations.network as network
+import wgf.discretisations.network_sgd as network_sgd
 from wgf.geometry import sphere
 from wgf.discretisations.network import NetworkTrainer, initial_weights
 from wgf.models.relu_features import transpose_inputs
@@ -44,7 +44,7 @@ def test_fused_and_parallel_paths_agree_bitwise(cfg, monkeypatch):
     assert fused._fused()
     n = 70 if cfg["batch"] < 100 else 5
     fused.step(n)
-    monkeypatch.setattr(network, "SERIAL_WORK", 0.0)   # every step through the parallel kernels
+    monkeypatch.setattr(network_sgd, "SERIAL_WORK", 0.0)   # every step through the parallel kernels
     par = NetworkTrainer(model, W0, **kw)
     assert not par._fused()
     par.step(n)
@@ -95,7 +95,7 @@ def test_train_on_replays_the_own_stream_and_validates():
 @pytest.mark.parametrize("serial_work", [None, 0.0])
 def test_sgd_blowup_keeps_the_last_finite_weights(serial_work, monkeypatch):
     if serial_work is not None:
-        monkeypatch.setattr(network, "SERIAL_WORK", serial_work)
+        monkeypatch.setattr(network_sgd, "SERIAL_WORK", serial_work)
     model = _model(4, 2, 7)
     net = NetworkTrainer(model, 40 * initial_weights(6, 4, seed=1), step_size=3.0, method="sgd", batch_size=8)
     with pytest.raises(FloatingPointError, match="blew up at step"):
