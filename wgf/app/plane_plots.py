@@ -48,6 +48,17 @@ def input_window(X: np.ndarray, pad: float = 0.15) -> tuple[tuple[float, float],
     return (float(c[0] - r), float(c[0] + r)), (float(c[1] - r), float(c[1] + r))
 
 
+def _line_coefficients(points, masses):
+    """Checked points P (N, 4), the line coefficients b = (b1, b2) (N, 2) and b0 (N,), |b| (N,) and the
+    weights ``m |a| |b|`` (N,) of the atoms' lines ``b1 x1 + b2 x2 + b0 = 0``."""
+    P = np.asarray(points, float)
+    m = np.asarray(masses, float)
+    if P.ndim != 2 or P.shape[1] != 4 or m.shape != (P.shape[0],):
+        raise ValueError(f"neuron lines need points (N, 4) and masses (N,), got {P.shape} and {m.shape}")
+    b, b0 = P[:, 1:3], P[:, 3]
+    return P, b, b0, np.linalg.norm(b, axis=1), m * np.abs(P[:, 0]) * np.linalg.norm(P[:, 1:], axis=1)
+
+
 def neuron_lines(points: np.ndarray, masses: np.ndarray, window, top: int = 300
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The lines ``b1 x1 + b2 x2 + b0 = 0`` of atoms ``eta = (a, b1, b2, b0)`` (N, 4) with masses (N,) that
@@ -57,13 +68,7 @@ def neuron_lines(points: np.ndarray, masses: np.ndarray, window, top: int = 300
     Returns segments (k, 2, 2) (two points on each line, far enough apart to span the window), the signs of
     a (k,) and the weights (k,). Atoms with ``b1 = b2 = 0`` (a line at infinity: a constant on the plane)
     or weight 0 have no line."""
-    P = np.asarray(points, float)
-    m = np.asarray(masses, float)
-    if P.ndim != 2 or P.shape[1] != 4 or m.shape != (P.shape[0],):
-        raise ValueError(f"neuron lines need points (N, 4) and masses (N,), got {P.shape} and {m.shape}")
-    b, b0 = P[:, 1:3], P[:, 3]
-    nb = np.linalg.norm(b, axis=1)
-    weight = m * np.abs(P[:, 0]) * np.linalg.norm(P[:, 1:], axis=1)
+    P, b, b0, nb, weight = _line_coefficients(points, masses)
     (x0, x1), (y0, y1) = window
     c = np.array([0.5 * (x0 + x1), 0.5 * (y0 + y1)])
     R = 0.5 * math.hypot(x1 - x0, y1 - y0)
@@ -81,13 +86,7 @@ def neuron_lines(points: np.ndarray, masses: np.ndarray, window, top: int = 300
 def _line_parameters(points: np.ndarray, masses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Foot points f (k, 2) (the point of each line nearest the origin), unit directions d (k, 2), signs of
     a (k,) and weights ``m |a| |b|`` (k,) of the atoms that have a line ``b1 x1 + b2 x2 + b0 = 0``."""
-    P = np.asarray(points, float)
-    m = np.asarray(masses, float)
-    if P.ndim != 2 or P.shape[1] != 4 or m.shape != (P.shape[0],):
-        raise ValueError(f"neuron lines need points (N, 4) and masses (N,), got {P.shape} and {m.shape}")
-    b, b0 = P[:, 1:3], P[:, 3]
-    nb = np.linalg.norm(b, axis=1)
-    weight = m * np.abs(P[:, 0]) * np.linalg.norm(P[:, 1:], axis=1)
+    P, b, b0, nb, weight = _line_coefficients(points, masses)
     has = (nb > 1e-12 * np.maximum(1.0, np.abs(b0))) & (weight > 0)
     b, b0, nb = b[has], b0[has], nb[has]
     foot = -(b0 / nb**2)[:, None] * b

@@ -105,52 +105,50 @@ def run_name(path: str, table: dict, default: str) -> str:
     return name
 
 
+#: The size key of a grid on each sphere: (key, what it is, its range in words, minimum, maximum).
+_GRID_SIZE = {1: ("n", "number of cells of the grid on S^1", ">= 3", 3, MAX_POINTS),
+              2: ("level", "icosahedral grid level on S^2", f"0..{MAX_ICOSAHEDRAL_LEVEL}", 0, MAX_ICOSAHEDRAL_LEVEL),
+              3: ("cells", "target number of cells of the Voronoi grid on S^3", f"{MIN_S3_CELLS}..{MAX_POINTS}",
+                  MIN_S3_CELLS, MAX_POINTS)}
+
+
+def _grid_size(path: str, table: dict, d: int) -> int:
+    """The grid's size key on S^d, checked; the other spheres' keys (and ``lloyd`` on S^1) are refused."""
+    key, what, bounds, lo, hi = _GRID_SIZE[d]
+    for e, (k, *_rest) in _GRID_SIZE.items():
+        if e != d and k in table:
+            raise _bad(path, k, table[k], f"applies to grids on S^{e}; on S^{d} give {key} ({what})")
+    if d == 1 and "lloyd" in table:
+        raise _bad(path, "lloyd", table["lloyd"], f"applies to grids on S^2 and S^3; on S^1 give {key} ({what})")
+    if key not in table:
+        raise CaseError(f"{_where(path)} missing key '{key}' ({what}, {bounds})")
+    return check_int(path, key, table[key], minimum=lo, maximum=hi)
+
+
 def _grid(case: "Case", path: str, table: dict):
     """Check the grid keys (n on S^1; level, lloyd on S^2; cells, lloyd on S^3) and return a grid factory."""
     d = case.dim
+    if d not in _GRID_SIZE:
+        raise CaseError(f"{_where(path)} grids exist only on S^1, S^2 and S^3, but the model lives on S^{d}"
+                        + (" (use [lagrangian] quadrature = \"quasi_uniform\" or \"random\")" if path.startswith(
+                            "lagrangian") else ""))
+    size = _grid_size(path, table, d)
+    lloyd = 0 if d == 1 else check_int(path, "lloyd", table.get("lloyd", 0), minimum=0, maximum=1000)
     if d == 1:
-        for k, where in (("level", "S^2"), ("lloyd", "S^2 and S^3"), ("cells", "S^3")):
-            if k in table:
-                raise _bad(path, k, table[k], f"applies to grids on {where}; on S^1 give n (the number of cells)")
-        if "n" not in table:
-            raise CaseError(f"{_where(path)} missing key 'n' (number of cells of the grid on S^1, >= 3)")
-        n = check_int(path, "n", table["n"], minimum=3, maximum=MAX_POINTS)
-
         def make():
             from ..geometry import grid
-            return grid.circle_grid(n)
-        return make, {"n": n}
+            return grid.circle_grid(size)
+        return make, {"n": size}
     if d == 2:
-        for k, why in (("n", "applies to grids on S^1"), ("cells", "applies to grids on S^3")):
-            if k in table:
-                raise _bad(path, k, table[k], f"{why}; on S^2 give level (icosahedral level)")
-        if "level" not in table:
-            raise CaseError(f"{_where(path)} missing key 'level' (icosahedral grid level on S^2, "
-                            f"0..{MAX_ICOSAHEDRAL_LEVEL})")
-        level = check_int(path, "level", table["level"], minimum=0, maximum=MAX_ICOSAHEDRAL_LEVEL)
-        lloyd = check_int(path, "lloyd", table.get("lloyd", 0), minimum=0, maximum=1000)
-
         def make():
             from ..geometry import grid
-            return grid.icosahedral_grid(level, lloyd=lloyd)
-        return make, {"level": level, "lloyd": lloyd}
-    if d == 3:
-        for k, why in (("n", "applies to grids on S^1"), ("level", "applies to grids on S^2")):
-            if k in table:
-                raise _bad(path, k, table[k], f"{why}; on S^3 give cells (the target number of cells)")
-        if "cells" not in table:
-            raise CaseError(f"{_where(path)} missing key 'cells' (target number of cells of the Voronoi grid "
-                            f"on S^3, {MIN_S3_CELLS}..{MAX_POINTS})")
-        cells = check_int(path, "cells", table["cells"], minimum=MIN_S3_CELLS, maximum=MAX_POINTS)
-        lloyd = check_int(path, "lloyd", table.get("lloyd", 0), minimum=0, maximum=1000)
+            return grid.icosahedral_grid(size, lloyd=lloyd)
+        return make, {"level": size, "lloyd": lloyd}
 
-        def build_mesh():
-            from ..geometry import voronoi_s3
-            return voronoi_s3.hopf_grid(cells, lloyd=lloyd)
-        return _reused_once(build_mesh), {"cells": cells, "lloyd": lloyd}
-    raise CaseError(f"{_where(path)} grids exist only on S^1, S^2 and S^3, but the model lives on S^{d}"
-                    + (" (use [lagrangian] quadrature = \"quasi_uniform\" or \"random\")" if path.startswith(
-                        "lagrangian") else ""))
+    def build_mesh():
+        from ..geometry import voronoi_s3
+        return voronoi_s3.hopf_grid(size, lloyd=lloyd)
+    return _reused_once(build_mesh), {"cells": size, "lloyd": lloyd}
 
 
 def _reused_once(make: Callable[[], Any]) -> Callable[[], Any]:

@@ -315,11 +315,8 @@ class LagrangianSolver(Solver):
                 f"the Lagrangian solution blew up at t = {self.time:.6g} (step {h:.3g}); reduce dt or the tolerances")
         return y_new, err
 
-    def _checked_step(self, h: float, t_new: float) -> np.ndarray:
-        """A fixed step of size ``h`` (to the time ``t_new``), with the energy check when enabled: raises
-        :class:`BlowUp` (state unchanged) if F increased beyond round-off."""
-        if not self.check_energy:
-            return self._step(h)[0]
+    def _state_here(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """``(y, rhs, J, F)`` at the current state, computed once and cached until the state moves."""
         if not self._is_here():
             rhs, J = self._field(self.time, self._y)
             self._here = (self._y.copy(), rhs, J, None)
@@ -327,6 +324,14 @@ class LagrangianSolver(Solver):
         if E0 is None:
             E0 = self._energy(y0, J0)
             self._here = (y0, rhs0, J0, E0)
+        return y0, rhs0, J0, E0
+
+    def _checked_step(self, h: float, t_new: float) -> np.ndarray:
+        """A fixed step of size ``h`` (to the time ``t_new``), with the energy check when enabled: raises
+        :class:`BlowUp` (state unchanged) if F increased beyond round-off."""
+        if not self.check_energy:
+            return self._step(h)[0]
+        y0, rhs0, J0, E0 = self._state_here()
         evaluations = self.evaluations
         try:
             y_new, _ = self._step(h)
@@ -445,13 +450,7 @@ class LagrangianSolver(Solver):
         else:
             h = self._jac_dt
         clipped = h >= remaining
-        if not self._is_here():
-            rhs, J = self._field(self.time, self._y)
-            self._here = (self._y.copy(), rhs, J, None)
-        y0, rhs0, J0, E0 = self._here
-        if E0 is None:
-            E0 = self._energy(y0, J0)
-            self._here = (y0, rhs0, J0, E0)
+        y0, rhs0, J0, E0 = self._state_here()
         order = self._tableau.order
         while True:
             step = remaining if clipped else h
