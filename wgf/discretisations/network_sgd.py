@@ -4,7 +4,7 @@ A mixin holding what the trainer does with ``method = "sgd"`` (the mathematics a
 conventions are in :mod:`wgf.discretisations.network`'s docstring): mini-batches are drawn in blocks of
 several batches (one ``model.sample_inputs`` call, or one ``model.sample_training_block`` call, whose
 inputs go straight into the kernels' transposed layout), the next block optionally on a prefetch thread;
-each step is the fused serial kernel (:func:`wgf.discretisations.network_steps._sgd_fused`) for small
+each step is the fused serial kernel (``wgf.discretisations.network_steps._sgd_fused``) for small
 networks and the parallel kernel-layer sums (:mod:`wgf.models.relu_features`) for large ones, or a conic
 step. :meth:`OnlineSGD.train_on` steps on given inputs instead (common random numbers across trainers).
 """
@@ -103,7 +103,7 @@ class OnlineSGD:
         mini-batch of ``X`` (n, dx), n a multiple of ``batch_size``, with targets ``y`` (n,) (default
         ``model.target(X)``). For common random numbers across trainers (the same inputs for several
         widths); ``transposed`` may pass ``wgf.models.relu_features.transpose_inputs(X)`` computed once for all of
-        them. The trainer's own generator does not move, so :meth:`state_dict` cannot replay such steps."""
+        them. The trainer's own generator does not move, so :meth:`~wgf.discretisations.network.NetworkTrainer.state_dict` cannot replay such steps."""
         if self.method != "sgd":
             raise ValueError(f"train_on needs method='sgd', this trainer has method={self.method!r}")
         X = np.ascontiguousarray(X, dtype=np.float64)
