@@ -21,6 +21,7 @@ import pytest
 import wgf
 from wgf.analysis.exact import linear_flow_density
 from wgf.discretisations.eulerian import EulerianSolver
+from helpers import grid_particle_gaps
 
 E3 = np.array([1.0, 2.0, 3.0, 4.0]) / math.sqrt(30.0)     # aligned with no symmetry of the Hopf grid
 T_EXACT = 0.25
@@ -142,18 +143,7 @@ def test_fixed_step_above_the_bounds_is_reduced_on_s3(teacher_student, grid):
 # ---------------------------------------------------------------------- grid against particles
 def _gaps(model, cells_list, scheme, T=2.0):
     probe = wgf.geometry.sphere.sample_uniform(2000, 3, 1)
-    h, dJ, dF = [], [], []
-    for cells in cells_list:
-        g = wgf.hopf_grid(cells)
-        m0 = g.uniform_masses(1.0)
-        euler = EulerianSolver(model, g, m0, scheme=scheme, stepper="ssprk3")
-        euler.advance(T)
-        parts = wgf.LagrangianSolver(model, wgf.Measure(g.points, m0), stepper="rk4", dt=0.02)
-        parts.advance(T)
-        h.append(g.h)
-        dJ.append(wgf.sup_potential_difference(model, euler.measure, parts.measure, probe))
-        dF.append(abs(euler.energy() - parts.energy()))
-    return np.array(h), np.array(dJ), np.array(dF)
+    return grid_particle_gaps(model, (wgf.hopf_grid(cells) for cells in cells_list), probe, scheme, T)
 
 
 @pytest.fixture(scope="module")
