@@ -176,7 +176,8 @@ from ..geometry.sphere import retract, sample_uniform
 from ..models.base import Model, QuadraticModel
 from .network_sgd import OnlineSGD
 from .network_steps import _gradient, _input_points, _plain_update, _polar, _sequential_update
-from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance
+from .solver import (LINE_SEARCH_HALVINGS, BlowUp, Solver, StepCallback, energy_increase, energy_tolerance,
+                     line_search_outcome, line_search_parameters, line_search_trial, probe_step_count)
 
 __all__ = ["NetworkTrainer", "initial_weights", "conic_update", "INIT_KINDS", "TRAINING_METHODS", "STEP_RULES",
            "PARAMETRISATIONS"]
@@ -193,7 +194,7 @@ _BLOCK_ROWS = 2000
 _ROUND_TOL = 1e-9
 
 #: ``step_rule="adaptive"``: the most consecutive rejections (halvings) before the trainer gives up.
-_MAX_REJECTIONS = 60
+_MAX_REJECTIONS = LINE_SEARCH_HALVINGS
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -368,12 +369,8 @@ class NetworkTrainer(OnlineSGD, Solver):
             raise ValueError("step_rule='adaptive' needs method='full', sequential=false and parametrisation="
                              f"'cartesian' (a line search on the exact F along the gradient), got method={self.method!r}, "
                              f"sequential={sequential!r}, parametrisation={parametrisation!r}")
-        self.step_growth = check_real("step_growth", step_growth, low=1.0, low_open=True)
-        self.sufficient_decrease = check_real("sufficient_decrease", sufficient_decrease, low=0.0, high=1.0,
-                                              low_open=True)
-        if self.sufficient_decrease == 1.0:
-            raise ValueError("sufficient_decrease must be < 1, got 1.0")
-        self.max_step = check_real("max_step", max_step, low=0.0, low_open=True, allow_inf=True)
+        self.step_growth, self.sufficient_decrease, self.max_step = line_search_parameters(
+            step_growth, sufficient_decrease, max_step)
         if self.method == "sgd":
             missing = [f for f in ("sample_inputs", "target") if not callable(getattr(model, f, None))]
             if missing:
@@ -575,30 +572,27 @@ class NetworkTrainer(OnlineSGD, Solver):
         _gradient(r, eta, J, G, g)
         D = float(np.einsum("ij,j,ij->", g, self._c, g)) / m   # -dF/dt along the flow
         remaining = t_end - self._t
-        c = self.sufficient_decrease
         for _ in range(_MAX_REJECTIONS + 1):
-            h = self._proposed
-            last = h >= remaining * (1.0 - _ROUND_TOL)
-            if last:
-                h = remaining
+            h, last = line_search_trial(self._proposed, remaining, _ROUND_TOL)
             W_new = np.empty_like(W)
             with np.errstate(over="ignore", invalid="ignore"):
                 finite = _plain_update(W, g, h, self._c, W_new)
+            after = (math.inf, 0.0)
             if finite:
                 r1, eta1 = self._polar_split(W_new)
                 J1, G1 = self.model.potential(eta1, Measure(eta1, r1 * r1 / m))
                 J1, G1 = np.ascontiguousarray(J1, dtype=np.float64), np.ascontiguousarray(G1, dtype=np.float64)
-                F1, tol1 = self._energy_at(W_new, r1, eta1, J1)
-                if F1 <= F0 - c * h * D + max(tol0, tol1):   # sufficient decrease: accept
-                    self._w = W_new
-                    self._here = (W_new.copy(), r1, eta1, J1, G1, (F1, tol1))
-                    self.steps += 1
-                    self.last_step = h
-                    if h == self._proposed:
-                        self._proposed = min(self.step_growth * h, self.max_step)
-                    self._t = t_end if last else self._t + h
-                    return
-            self._proposed = 0.5 * h
+                after = self._energy_at(W_new, r1, eta1, J1)
+            accepted, self._proposed = line_search_outcome((F0, tol0), after, h, self._proposed, D,
+                                                           self.sufficient_decrease, self.step_growth,
+                                                           self.max_step)
+            if accepted:
+                self._w = W_new
+                self._here = (W_new.copy(), r1, eta1, J1, G1, after)
+                self.steps += 1
+                self.last_step = h
+                self._t = t_end if last else self._t + h
+                return
             self.rejected += 1
         raise BlowUp(f"step size underflow in step {self.steps + 1} at t = {self.time:.6g}: {_MAX_REJECTIONS} "
                      f"halvings of the trial step (now {self._proposed:.3g}) found no decrease of F = {F0:.12g}")
@@ -717,17 +711,7 @@ class NetworkTrainer(OnlineSGD, Solver):
         None for the other rules (their steps are known from :meth:`next_step_size`)."""
         if self.step_rule != "adaptive":
             return None
-        t0, t_end = self.time, float(t_end)
-        if not t_end > t0:
-            return 0.0
-        state, steps0 = self.state_dict(), self.steps
-        tp = min(t_end, t0 + 1.0)
-        try:
-            self.advance(tp)
-            n_p, h_p = self.steps - steps0, self.next_step_size()
-        finally:
-            self.load_state_dict(state)
-        return float(n_p) + (t_end - tp) / h_p
+        return probe_step_count(self, t_end, self.next_step_size, levels_off=True)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:

@@ -19,11 +19,13 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._parallel import blas_single_threaded
+from .._validate import check_real
 from ..geometry.measure import Measure
 from ..models.base import Model
 
 __all__ = ["Solver", "SOLVER_KINDS", "StepCallback", "BlowUp", "StepReducedWarning", "energy_tolerance",
-           "energy_increase", "probe_step_count"]
+           "energy_increase", "probe_step_count", "LINE_SEARCH_HALVINGS", "line_search_parameters",
+           "line_search_trial", "line_search_outcome"]
 
 #: The solver kinds: the ``solver`` attribute of a run group in an output file.
 SOLVER_KINDS = ("eulerian", "lagrangian", "network")
@@ -75,13 +77,16 @@ def energy_increase(before: tuple[float, float], after: tuple[float, float]) -> 
     return (f"the energy increased from F = {F0:.12g} to {F1:.12g} (by {F1 - F0:.3g}, beyond the round-off "
             f"allowance {tol:.2g})")
 
-def probe_step_count(solver: "Solver", t_end: float, proposed: Callable[[], float], probe: float = 1.0) -> float:
+def probe_step_count(solver: "Solver", t_end: float, proposed: Callable[[], float], probe: float = 1.0,
+                     levels_off: bool = False) -> float:
     """Steps to ``t_end`` of an adaptive stepper whose steps grow as the flow settles, estimated by a probe.
 
     The solver advances to ``t_p = min(t_end, t0 + probe)`` (``n_p`` steps, then the proposed step ``h_p``)
     and is restored from its :meth:`Solver.state_dict`, so it is left as it was. Beyond ``t_p`` the step is
     taken to grow in proportion to the elapsed time, ``h(s) = h_p s / s_p`` (``s = t - t0``), which gives
-    ``n_p + ln(s_end / s_p) s_p / h_p`` steps. The step of "ros2" grows faster than that (``h / s`` rises
+    ``n_p + ln(s_end / s_p) s_p / h_p`` steps; with ``levels_off`` (explicit steps held at a stability
+    limit, see :func:`line_search_outcome`) it is taken to stay ``h_p``, which gives ``n_p + (t_end - t_p) /
+    h_p``, an overestimate wherever the steps still grow. The step of "ros2" grows faster than that (``h / s`` rises
     to 0.0095 at ``s = 10^6`` on the grid of 642 cells), so this overestimates, within a factor 2 where
     measured (teacher–student to 10^6: 2324 estimated and 1426 taken on 162 cells, 2510 and 1616 on 642
     cells, 1520 and 778 for 42 particles), where ``T / h_p`` is ~1e8 - 1e11. Used by the case-work check
@@ -101,7 +106,78 @@ def probe_step_count(solver: "Solver", t_end: float, proposed: Callable[[], floa
         solver.load_state_dict(state)
     if tp >= t_end:
         return float(n_p)
+    if levels_off:
+        return float(n_p) + (t_end - tp) / h_p
     return float(n_p) + math.log((t_end - t0) / (tp - t0)) * (tp - t0) / h_p
+
+
+#: The line search (:func:`line_search_outcome`): the most consecutive halvings of a trial step before the
+#: solver gives up (:class:`BlowUp`).
+LINE_SEARCH_HALVINGS = 60
+
+
+def line_search_parameters(step_growth: float, sufficient_decrease: float,
+                           max_step: float) -> tuple[float, float, float]:
+    """The checked parameters of :func:`line_search_outcome`: ``step_growth > 1``, ``0 < sufficient_decrease
+    < 1`` and ``max_step > 0`` (inf allowed); ValueError naming the parameter otherwise."""
+    growth = check_real("step_growth", step_growth, low=1.0, low_open=True)
+    c = check_real("sufficient_decrease", sufficient_decrease, low=0.0, high=1.0, low_open=True)
+    if c == 1.0:
+        raise ValueError("sufficient_decrease must be < 1, got 1.0")
+    return growth, c, check_real("max_step", max_step, low=0.0, low_open=True, allow_inf=True)
+
+
+def line_search_trial(proposed: float, remaining: float, round_tol: float = 1e-9) -> tuple[float, bool]:
+    """The trial step ``(h, last)`` of a line search from the ``proposed`` step with ``remaining`` time to
+    the target: the whole remaining time (``last = True``) when the proposed step reaches it up to a
+    relative ``round_tol``, so that the solver lands exactly on the target, else the proposed step."""
+    last = proposed >= remaining * (1.0 - round_tol)
+    return (remaining if last else proposed), last
+
+
+def line_search_outcome(before: tuple[float, float], after: tuple[float, float], h: float, proposed: float,
+                        D: float, sufficient_decrease: float, step_growth: float,
+                        max_step: float) -> tuple[bool, float]:
+    r"""The sufficient-decrease (Armijo) test of an explicit step of size ``h`` and the next trial step.
+
+    Parameters
+    ----------
+    before, after : (float, float)
+        ``(F, allowance)`` before and after the step (allowances from :func:`energy_tolerance`; an
+        ``after`` F that is not finite fails the test).
+    h : float
+        The step tried (``proposed``, or less to land on a target time: :func:`line_search_trial`).
+    proposed : float
+        The proposed step the trial came from.
+    D : float
+        The dissipation ``-dF/dt >= 0`` along the flow at the state before the step.
+    sufficient_decrease, step_growth, max_step : float
+        ``c`` in (0, 1), the growth factor > 1 and the cap of the trial step
+        (:func:`line_search_parameters`).
+
+    Returns
+    -------
+    accepted : bool
+        Whether :math:`F_{after} \le F_{before} - c\, h\, D + \max(\mathrm{tol}_{before},
+        \mathrm{tol}_{after})`.
+    proposed : float
+        The next trial step: accepted, ``min(step_growth h, max_step)`` when ``h`` was the whole proposed
+        step, else (a step shortened to land on a target) the proposed step unchanged; rejected,
+        ``h / 2``.
+
+    Notes
+    -----
+    Why it holds the step at a stability limit: for an explicit step of a smooth gradient flow
+    ``F(y') = F - h D + O(h^2 L D)`` (L the curvature of F along the step), so the test accepts every step
+    up to a multiple of ``(1 - c) / L``, and a step beyond the method's stability limit amplifies the
+    stiff modes until F no longer decreases enough; a persistent trial step that grows by ``step_growth``
+    after each acceptance and halves on each rejection therefore follows that limit as it changes along
+    the flow. F is nonincreasing (up to round-off) on every accepted step, whatever the steps.
+    """
+    (F0, tol0), (F1, tol1) = before, after
+    if F1 <= F0 - sufficient_decrease * h * D + max(tol0, tol1):
+        return True, (min(step_growth * h, max_step) if h == proposed else proposed)
+    return False, 0.5 * h
 
 
 class Solver(ABC):
