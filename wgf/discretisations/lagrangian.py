@@ -41,6 +41,36 @@ Time stepping (the tableaux of :mod:`wgf.discretisations.timesteppers`):
   coordinate), and a step that raises F beyond round-off is rejected and halved, so F is nonincreasing at
   every accepted step (masses are positive by the log-mass state). Cost ``O((N (d+2))^3)`` per
   factorisation: for up to a few hundred atoms.
+* ``step_control="energy"`` with a fixed tableau (``"ssprk2"``, ``"rk2"``, ``"rk4"``...): the steps are chosen
+  by a sufficient-decrease test on F instead of a local-error estimate (see *Energy step control* below):
+  long times past the kinks of ReLU models, where the error control of rk45 and ros2 stalls.
+
+Energy step control. The flow dissipates ``D = -dF/dt = sum_k m_k (alpha J_k^2 + beta |grad_S J_k|^2)``
+(``dF/dt = sum_k (dF/dm_k) m_k' + (dF/deta_k) . eta_k'`` with ``dF/dm_k = J_k`` and ``dF/deta_k = m_k grad_S
+J_k``). From the proposed step ``h`` one step of the tableau gives ``y'``, accepted when
+
+.. math::
+
+    F(y') \le F(y) - c\, h\, D(y) + \mathrm{tol}, \qquad c = \text{sufficient\_decrease} \in (0, 1),
+
+``tol`` the round-off allowance of the energy check (:func:`~wgf.discretisations.solver.energy_tolerance`);
+the time then advances by ``h`` and the next trial is ``min(step_growth h, max_step)``; a rejected trial is
+halved and retried (counted in ``rejected``). This is the line search of the networks' ``step_rule =
+"adaptive"`` (one shared rule, :func:`~wgf.discretisations.solver.line_search_outcome`) applied to the
+particles' Runge–Kutta step. F is nonincreasing (beyond round-off) at every accepted step by construction:
+the test is that inequality with ``c h D >= 0``. Accuracy: every accepted step is a step of a p-th order
+tableau of size ``h_k <= max_step`` and ``t_k = sum h_k``, so as ``max_step -> 0`` (from a first trial ``dt <=
+max_step``) the trajectory converges to the flow, at first order in the largest step at least (order p
+where the field is smooth enough; the test does not estimate the local error, so no tolerance bounds it at
+a fixed ``max_step``). Why the steps pass the kinks: a step of size h changes F by ``-h D + O(h^2 L D)``,
+L the curvature of F along the step, so the test accepts steps up to a multiple of ``(1 - c) / L`` and
+rejects those beyond the tableau's stability limit (the stiff modes grow until F no longer decreases): the
+step is limited by stability, not by local error, and a velocity that jumps where a particle crosses a
+hyperplane ``eta . x_i = 0`` of the data costs an O(h) local error but no rejection as long as F
+decreases. For the logistic loss the curvature of F decays like the loss, so the accepted steps grow like
+t. ``advance(t_end)`` shortens the last step to land exactly on ``t_end`` and keeps the proposed step for
+the next call; the proposed step, the last step, the time and the counters are part of the state
+(bit-for-bit resume).
 
 Every stage value is retracted onto the sphere (``eta <- eta/|eta|``) before J is evaluated there, and so
 is the result. Evaluating the field at the retracted point is the same as applying the method to the
@@ -64,11 +94,13 @@ import numpy as np
 from .._validate import check_bool, check_choice, check_real
 from ..geometry.measure import Measure
 from ..models.base import Model, QuadraticModel
-from .solver import BlowUp, Solver, StepCallback, energy_increase, energy_tolerance, probe_step_count
+from .solver import (LINE_SEARCH_HALVINGS, BlowUp, Solver, StepCallback, energy_increase, energy_tolerance,
+                     line_search_outcome, line_search_parameters, line_search_trial, probe_step_count)
 from .timesteppers import (STEPPERS, ExplicitRK, finite_difference_jacobian, get_stepper, next_step_size,
                            rk_step, rosenbrock_factor, rosenbrock_step)
 
-__all__ = ["LagrangianSolver", "ADAPTIVE_STEPPERS", "LINEARLY_IMPLICIT_STEPPERS", "runge_kutta_steppers"]
+__all__ = ["LagrangianSolver", "ADAPTIVE_STEPPERS", "LINEARLY_IMPLICIT_STEPPERS", "STEP_CONTROLS",
+           "runge_kutta_steppers"]
 
 #: Steppers run with error control (the embedded explicit pairs and the linearly implicit ROS2); every
 #: other registered tableau runs with fixed steps.
@@ -76,6 +108,10 @@ ADAPTIVE_STEPPERS = ("rk45", "rk23", "ros2")
 
 #: The linearly implicit (Rosenbrock) steppers the particles take, see *Linearly implicit stepping*.
 LINEARLY_IMPLICIT_STEPPERS = ("ros2",)
+
+#: How the steps are chosen: by the stepper (fixed steps, or its error control), or by the
+#: sufficient-decrease test on F (module docstring, *Energy step control*).
+STEP_CONTROLS = ("stepper", "energy")
 
 
 def runge_kutta_steppers() -> list[str]:
@@ -102,7 +138,14 @@ class LagrangianSolver(Solver):
         ``"rk45"``, ``"rk23"`` (adaptive), ``"ros2"`` (adaptive, linearly implicit: long times).
     dt : float
         Fixed steps: the step (required). Adaptive: the first trial step (default: Hairer's starting-step
-        heuristic, two evaluations of the field).
+        heuristic, two evaluations of the field). ``step_control="energy"``: the first trial step (required).
+    step_control : {"stepper", "energy"}
+        ``"stepper"``: the stepper's own steps (fixed, or its error control). ``"energy"``: steps of a fixed
+        explicit tableau chosen by the sufficient-decrease test on F (module docstring, *Energy step
+        control*); not with the adaptive steppers (rk45, rk23, ros2), whose error control chooses the steps.
+    step_growth, sufficient_decrease, max_step : float
+        ``step_control="energy"`` only: the factor (> 1) by which the trial step grows after an accepted
+        step, the constant ``c`` in (0, 1) of the test, and the largest trial step (> 0, default inf).
     rtol, atol : float
         Tolerances of the adaptive steppers (ignored by fixed steps).
     jacobian_age, reuse_ratio : int, float
@@ -127,7 +170,7 @@ class LagrangianSolver(Solver):
 
     Notes
     -----
-    *Energy check.* The flow decreases F, ``dF/dt = -sum_k m_k (alpha J_k^2 + beta |grad_S J_k|^2)``, and
+    *Energy check* (fixed steps). The flow decreases F, ``dF/dt = -sum_k m_k (alpha J_k^2 + beta |grad_S J_k|^2)``, and
     so does a fixed Runge–Kutta step that is small enough: in the coordinates ``(eta, l)``, where F is a
     smooth function, a step changes F by ``-h D (1 + O(h L))`` with D the dissipation above and L the
     curvature of F (the retraction adds ``O(h^2 |f|^2)``, of the same form), so F decreases while ``h L`` is
@@ -149,7 +192,9 @@ class LagrangianSolver(Solver):
 
     def __init__(self, model: Model, measure: Measure, *, alpha: float = 4.0, beta: float = 1.0,
                  stepper: str = "rk4", dt: float | None = None, rtol: float = 1e-6, atol: float = 1e-9,
-                 check_energy: bool = True, jacobian_age: int = 20, reuse_ratio: float = 1.5):
+                 check_energy: bool = True, jacobian_age: int = 20, reuse_ratio: float = 1.5,
+                 step_control: str = "stepper", step_growth: float = 1.25, sufficient_decrease: float = 0.5,
+                 max_step: float = math.inf):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         if not isinstance(measure, Measure):
@@ -176,7 +221,16 @@ class LagrangianSolver(Solver):
         self.atol = check_real("atol", atol, low=0.0)
         if self.adaptive and self.rtol == 0.0 and self.atol == 0.0:
             raise ValueError("rtol and atol cannot both be 0 for an adaptive stepper")
+        self.step_control = check_choice("step_control", step_control, STEP_CONTROLS)
+        self.energy_control = self.step_control == "energy"
+        self.step_growth, self.sufficient_decrease, self.max_step = line_search_parameters(
+            step_growth, sufficient_decrease, max_step)
+        if self.energy_control and self.adaptive:
+            raise ValueError(f"step_control='energy' needs a fixed explicit tableau (e.g. 'ssprk2', 'rk2', 'rk4'), "
+                             f"got stepper={stepper!r}, which chooses its steps by its own error control")
         if dt is None:
+            if self.energy_control:
+                raise ValueError("dt (the first trial step) is required with step_control='energy'")
             if not self.adaptive:
                 raise ValueError(f"dt is required for the fixed-step stepper {stepper!r}")
         else:
@@ -190,7 +244,7 @@ class LagrangianSolver(Solver):
         # tends to 0 by cancellation (a square loss interpolating its data: F = mean (h - y)^2 / 2 is
         # computed from h and y of the size of the initial loss), against |F(nu_0)|
         self._energy_floor = 0.0
-        if self.check_energy and not self.adaptive and not self._quadratic:
+        if (self.check_energy or self.energy_control) and not self.adaptive and not self._quadratic:
             self._energy_floor = abs(float(model.energy(measure)))
 
         d1 = measure.dim + 1
@@ -202,10 +256,13 @@ class LagrangianSolver(Solver):
         self.steps = 0
         self.rejected = 0
         self.evaluations = 0
+        self.last_step = 0.0    # step_control="energy": the last accepted step
         self._grid = 1          # fixed steps: index k of the next grid time k*dt
         self._offgrid = False   # fixed steps: True after a step shortened to land on t_end
         if self.adaptive:
             self._dt = dt if dt is not None else self._initial_step()
+        elif self.energy_control:
+            self._dt = min(dt, self.max_step)  # the proposed (next trial) step
         else:
             self._dt = dt
 
@@ -226,7 +283,7 @@ class LagrangianSolver(Solver):
 
     @property
     def proposed_dt(self) -> float:
-        """The next step size (fixed steps: dt)."""
+        """The next step size (fixed steps: dt; ``step_control="energy"``: the next trial step)."""
         return float(self._dt)
 
     # ------------------------------------------------------------------ the ODE
@@ -399,6 +456,46 @@ class LagrangianSolver(Solver):
             self.time = self.time + h
             self._dt = next_step_size(h, en, order)
 
+    def _dissipation(self, y: np.ndarray, rhs: np.ndarray, J: np.ndarray) -> float:
+        """``D = -dF/dt = sum_k m_k (alpha J_k^2 + beta |grad_S J_k|^2)`` at the state ``y`` with the field
+        ``rhs`` (whose point part is ``-beta grad_S J``) and the potential ``J``."""
+        m = np.exp(y[:, -1])
+        D = self.alpha * float(m @ (J * J))
+        if self.beta > 0.0:
+            D += float(m @ np.einsum("ij,ij->i", rhs[:, :-1], rhs[:, :-1])) / self.beta
+        return D
+
+    def _advance_energy(self) -> None:
+        """One accepted step of the energy step control toward ``self._t_end`` (module docstring); raises
+        :class:`BlowUp` (state unchanged) after ``LINE_SEARCH_HALVINGS`` consecutive rejections."""
+        y0, rhs0, J0, E0 = self._state_here()
+        D = self._dissipation(y0, rhs0, J0)
+        remaining = self._t_end - self.time
+        for _ in range(LINE_SEARCH_HALVINGS + 1):
+            h, last = line_search_trial(self._dt, remaining, _GRID_TOL)
+            t_new = self._t_end if last else self.time + h
+            after, new = (math.inf, 0.0), None
+            try:
+                y_new, _ = self._step(h)
+                rhs1, J1 = self._field(t_new, y_new)  # the next step's first stage
+                after = self._energy(y_new, J1)
+                new = (y_new, rhs1, J1)
+            except FloatingPointError:
+                pass  # a blown-up trial fails the test
+            accepted, self._dt = line_search_outcome(E0, after, h, self._dt, D, self.sufficient_decrease,
+                                                     self.step_growth, self.max_step)
+            if accepted:
+                y_new, rhs1, J1 = new
+                self._y = y_new
+                self._here = (y_new.copy(), rhs1, J1, after)
+                self.time = t_new
+                self.last_step = h
+                return
+            self.rejected += 1
+        raise BlowUp(f"step size underflow in step {self.steps + 1} at t = {self.time:.6g}: {LINE_SEARCH_HALVINGS} "
+                     f"halvings of the trial step (now {self._dt:.3g}) found no sufficient decrease of "
+                     f"F = {E0[0]:.12g}")
+
     # ------------------------------------------------------------------ linearly implicit stepping
     def _jacobian(self, y: np.ndarray) -> np.ndarray:
         """Finite-difference Jacobian (n, n), ``n = N (d+2)``, of the retracted field ``f(project(y))``."""
@@ -426,9 +523,14 @@ class LagrangianSolver(Solver):
         return lu
 
     def estimate_steps(self, t_end: float) -> float | None:
-        """"ros2": the steps to ``t_end`` estimated by a probe to ``t + 1``
-        (:func:`~wgf.discretisations.solver.probe_step_count`; the solver is left as it was). None for the
+        """"ros2" and ``step_control="energy"``: the steps to ``t_end`` estimated by a probe to ``t + 1``
+        (:func:`~wgf.discretisations.solver.probe_step_count`; the solver is left as it was): with ros2 the
+        step is taken to grow in proportion to the time, with the energy control (explicit steps, which
+        level off at a stability limit where the curvature of F does not decay) to stay the step proposed
+        after the probe, an overestimate where the steps keep growing (the logistic loss). None for the
         other steppers."""
+        if self.energy_control:
+            return probe_step_count(self, t_end, lambda: self.proposed_dt, levels_off=True)
         if not self.implicit:
             return None
         return probe_step_count(self, t_end, lambda: self.proposed_dt)
@@ -494,7 +596,9 @@ class LagrangianSolver(Solver):
             raise ValueError(f"t_end = {t_end!r} is before the current time {self.time!r}")
         self._t_end = t_end
         while self.time < t_end:
-            if self.implicit:
+            if self.energy_control:
+                self._advance_energy()
+            elif self.implicit:
                 self._advance_rosenbrock()
             elif self.adaptive:
                 self._advance_adaptive()
@@ -517,6 +621,7 @@ class LagrangianSolver(Solver):
             "rejected": int(self.rejected),
             "evaluations": int(self.evaluations),
             "stepper": self.stepper_name,
+            **({"step_control": self.step_control, "last_step": float(self.last_step)} if self.energy_control else {}),
             **({"jacobian_state": self._jac_state.copy(), "jacobian_dt": float(self._jac_dt),
                 "jacobian_age": int(self._jac_age), "jacobians": int(self.jacobians)}
                if self.implicit and self._jac_state is not None else {}),
@@ -535,6 +640,10 @@ class LagrangianSolver(Solver):
                 f"{self._y[:, :-1].shape} and ({self._y.shape[0]},)")
         if stepper != self.stepper_name:
             raise ValueError(f"state was written by stepper {stepper!r}, this solver uses {self.stepper_name!r}")
+        control = str(state.get("step_control", "stepper"))
+        if control != self.step_control:
+            raise ValueError(f"state was written with step_control {control!r}, this solver uses "
+                             f"{self.step_control!r}")
         y = np.empty_like(self._y)
         y[:, :-1] = P
         y[:, -1] = L
@@ -547,6 +656,7 @@ class LagrangianSolver(Solver):
         self._offgrid = bool(state["offgrid"])
         self.rejected = int(state["rejected"])
         self.evaluations = int(state["evaluations"])
+        self.last_step = float(state.get("last_step", 0.0))
         if self.implicit:
             self._lu = None
             if "jacobian_state" in state:
@@ -559,15 +669,19 @@ class LagrangianSolver(Solver):
 
     # ------------------------------------------------------------------ output
     def diagnostics(self) -> dict[str, float]:
-        """Energy, mass, Q, the (proposed) step size, rejected steps and field evaluations so far."""
+        """Energy, mass, Q, the (proposed) step size, rejected steps and field evaluations so far (and, with
+        ``step_control="energy"``, the last accepted step)."""
         out = super().diagnostics()
         out.update({"dt": float(self._dt), "rejected": float(self.rejected),
                     "evaluations": float(self.evaluations)})
+        if self.energy_control:
+            out["last_step"] = float(self.last_step)
         return out
 
     def __repr__(self) -> str:
         return (f"LagrangianSolver(N={self._y.shape[0]}, d={self._y.shape[1] - 2}, alpha={self.alpha:g}, "
-                f"beta={self.beta:g}, stepper={self.stepper_name!r}, t={self.time:.6g})")
+                f"beta={self.beta:g}, stepper={self.stepper_name!r}"
+                + (", step_control='energy'" if self.energy_control else "") + f", t={self.time:.6g})")
 
 
 def _rms(v: np.ndarray) -> float:
