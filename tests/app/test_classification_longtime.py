@@ -58,7 +58,8 @@ def test_reduced_longtime_classification_runs_from_the_command_line_and_reads_ba
     lo, up = f1_max_margin(model.features, model.y, 1024).bracket
     with h5py.File(out, "r") as f:
         runs = json.loads(f.attrs["runs"])
-        assert sorted(runs) == ["eulerian", "eulerian_l4", "eulerian_muscl", "eulerian_ssprk2", "network_m0020_s0"]
+        assert sorted(runs) == ["eulerian", "eulerian_l4", "eulerian_muscl", "eulerian_ssprk2", "network_m0020_s0",
+                                "particles"]
         for name in runs:
             g = f[name]
             assert bool(g.attrs["completed"])

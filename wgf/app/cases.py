@@ -63,6 +63,10 @@ A case is parsed and validated completely before anything is written: every mist
     stepper = "rk4"                      # the other keys are LagrangianSolver's keyword arguments
     dt = 0.05                            # fixed steps (rk2, rk4): a step that raises F beyond round-off
     # check_energy = true                #   stops the run (numerical blow-up: the energy increased...)
+    # step_control = "energy"           # fixed tableaux (ssprk2, rk4...): steps chosen by a sufficient-decrease
+                                         #   test on F, from the first trial dt, growing by step_growth
+                                         #   (long times past the kinks of ReLU models; also
+                                         #   sufficient_decrease, max_step)
 
     [network]                            # optional (or [[network]]): one run per (width, seed)
     widths = [10, 100]                   # the network widths m (an integer or distinct integers >= 1)
