@@ -79,6 +79,12 @@ class ParticleFlow:
 
     _flow: Optional[LagrangianSolver] = None
 
+    @property
+    def particle_flow(self) -> Optional[LagrangianSolver]:
+        """``step_rule="ros2"``: the particle solver the trainer advances (for its counters, e.g.
+        ``jacobians``; changing its state desynchronises the weights until the next step); None otherwise."""
+        return self._flow
+
     def _make_flow(self, rtol: float, atol: float) -> LagrangianSolver:
         """The particle solver of the current neurons: ``(alpha, beta) = (4 c, c)`` for equal cartesian layer
         steps ``(c, c)``, the conic ones otherwise; ValueError where the network's training is not such a
