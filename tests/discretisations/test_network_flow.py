@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import wgf
+from wgf.app import io
 from wgf.discretisations.lagrangian import LagrangianSolver
 from wgf.discretisations.network import NetworkTrainer, initial_weights
 from wgf.discretisations.solver import energy_tolerance
@@ -150,8 +151,9 @@ def test_zero_norm_neurons_stay_zero():
     np.testing.assert_allclose(np.delete(net.weights, 3, axis=0), ref.measure.to_weights(40)[:], atol=1e-12)
 
 
-def test_resume_bit_for_bit():
-    """Stop at random accepted steps, state_dict -> new trainer -> load_state_dict -> continue to t = 10^3:
+def test_resume_bit_for_bit(tmp_path):
+    """Stop at random accepted steps, state_dict -> a checkpoint group of an HDF5 file (the app's
+    ``write_state`` / ``read_state``) -> new trainer -> load_state_dict -> continue to t = 10^3:
     weights, time, steps, rejections, last and proposed step equal an uninterrupted run's bit for bit;
     ``step(n)`` takes n accepted steps; a state without the particle solver's entries is refused."""
     model = _fig2_model()
@@ -165,7 +167,10 @@ def test_resume_bit_for_bit():
     restarts = 0
     while net.time < T_end:
         net.advance(T_end, callback=lambda s: bool(rng.random() < 0.02))
-        state = net.state_dict()
+        with h5py.File(tmp_path / "state.h5", "w") as f:
+            io.write_state(f.create_group("state"), net.state_dict())
+        with h5py.File(tmp_path / "state.h5", "r") as f:
+            state = io.read_state(f["state"])
         net = NetworkTrainer(model, W0, **kw)
         net.load_state_dict(state)
         restarts += 1
