@@ -6,7 +6,8 @@ Problem: teacher–student with Gaussian inputs in R^2 (``dx = 2``, teacher ``da
 neurons), neurons ``(a, b)`` on S^2 (the planar case: ``b`` in R^2, which is a one-dimensional input with a
 bias), ``nu_0`` uniform of mass 1, ``(alpha, beta) = (4, 1)``.
 
-* Grid: icosahedral levels 2 and 3 (162 and 642 cells), upwind, ``stepper = "ros2"``, ``rtol = 1e-4``.
+* Grid: icosahedral levels 2, 3 and 4 (162, 642 and 2562 cells), upwind, ``stepper = "ros2"``,
+  ``rtol = 1e-4``.
   ``F*`` is the grid's own minimum, ``min_{m >= 0} m.K m / 2 + V.m + C`` (the semi-discrete flow converges
   to it, not to 0): a nonnegative least-squares problem (:func:`discrete_minimum`, scipy's NNLS on a
   factor of K), whose KKT residual (``J >= 0`` everywhere, ``J = 0`` on the support) is reported.
@@ -15,9 +16,14 @@ bias), ``nu_0`` uniform of mass 1, ``(alpha, beta) = (4, 1)``.
   measure is itself a measure of 4 atoms); the run's own last value is reported beside it.
 * Exponent: slope of ``log(F - F*)`` against ``log t`` by least squares over the records (10 per decade)
   in two fixed windows, ``[10^3, 10^5]`` and ``[10^4, 10^6]`` (chosen before any run, not tuned), leaving
-  out records with ``F - F* < 1e-12 F(0)`` (round-off of F), for each of the two
-  resolutions: four slopes per discretisation; the table gives each, and the summary their mean with the
-  half-range as the error bar.
+  out records with ``F - F* < 1e-12 F(0)`` (round-off of F), for each
+  resolution (three grids, two particle sets, two networks): two slopes each; the table gives each, and
+  the summary their mean with the half-range as the error bar, and the grid's slopes by resolution.
+* Networks (``--networks-only`` runs these rows alone, into ``rates_longtime_networks``): widths m = 20
+  and 100 (``initial_weights(m, 2, radius=1, seed=0)``, i.e. i.i.d. uniform from the same ``nu_0``) following
+  their full-gradient flow with ``step_rule = "ros2"`` (the particles' stepper through the lifting of the
+  neurons, :mod:`wgf.discretisations.network_flow`), first step 0.01, ``rtol = 1e-4``, ``atol = 1e-9``;
+  ``F* = 0`` as for the particles.
 * Cost: the grid at level 3 with the existing explicit stepping (``"ssprk2"``, adaptive within the
   positivity and energy-stability bounds) to ``T_explicit = 10^4``, side by side in the same run with
   "ros2" at rtol 1e-3 .. 1e-6 to 10^6: steps and wall time; the accuracy of each, the largest relative
@@ -25,8 +31,8 @@ bias), ``nu_0`` uniform of mass 1, ``(alpha, beta) = (4, 1)``.
   to 10^6); and the explicit cost to 10^6 extrapolated from its last 1000 steps (their mean step and time
   per step; the step is capped by the energy-stability bound, which stays about constant).
 
-Run ``python -m benchmarks.rates_longtime [--quick]`` (quick: T = 10^4, levels 1, 2 and 0, 1, the
-explicit run to 10^3).
+Run ``python -m benchmarks.rates_longtime [--quick] [--networks-only]`` (quick: T = 10^4, levels 1, 2 and
+0, 1, the explicit run to 10^3).
 """
 
 from __future__ import annotations
@@ -43,10 +49,12 @@ import wgf
 from wgf.discretisations.eulerian import EulerianSolver
 from wgf.discretisations.interaction import DenseInteraction
 from wgf.discretisations.lagrangian import LagrangianSolver
+from wgf.discretisations.network import NetworkTrainer, initial_weights
 from wgf.geometry.grid import icosahedral_grid
 
 TEACHER = Path(__file__).resolve().parents[1] / "data" / "teacher_fig2.csv"
 WINDOWS = ((1e3, 1e5), (1e4, 1e6))
+NETWORK_WIDTHS = (20, 100)
 
 
 def discrete_minimum(model, grid) -> tuple[float, float]:
@@ -99,17 +107,44 @@ def _window_slope(times, gaps, window):
     return fitted_slope(times[sel], gaps[sel])
 
 
+def _slope_keys(windows, slopes) -> dict:
+    return {f"slope [{w[0]:.0e}, {w[1]:.0e}]": s for w, s in zip(windows, slopes)}
+
+
+def network_rows(model, times, windows, T) -> tuple[list[dict], list[tuple]]:
+    """The table rows and curves of the networks (see the module docstring)."""
+    rows, curves = [], []
+    for m in NETWORK_WIDTHS:
+        net = NetworkTrainer(model, initial_weights(m, 2, radius=1.0, seed=0), step_size=0.01, step_rule="ros2",
+                             rtol=1e-4, atol=1e-9)
+        F, steps, wall = _record(net, times)
+        slopes = [_window_slope(times, F, w) for w in windows]
+        curves.append((f"network, m = {m}", times, F, slopes))
+        rows.append({"discretisation": "network (ros2)", "resolution": f"m = {m}", "T": T, "steps": int(steps[-1]),
+                     "jacobians": net.particle_flow.jacobians, "rejected": str(net.rejected),
+                     "wall s": float(wall[-1]), "F*": 0.0, "F* source": "global minimum (teacher = 4 atoms)",
+                     "F(T) - F*": float(F[-1]), **_slope_keys(windows, slopes),
+                     "last dt": net.last_step, "dt_E at T": math.nan, "dt_cfl at T": math.nan,
+                     "dt_cfl slope": math.nan})
+    return rows, curves
+
+
 def main(argv=None):
-    args = parse_args(__doc__.splitlines()[0], argv)
+    args = parse_args(__doc__.splitlines()[0], argv, extra=lambda p: p.add_argument(
+        "--networks-only", action="store_true", help="the network rows alone (results rates_longtime_networks)"))
     quick = args.quick
     T = 1e4 if quick else 1e6
     times = np.logspace(0, math.log10(T), 10 * int(round(math.log10(T))) + 1)
     windows = ((1e2, 1e3), (1e3, 1e4)) if quick else WINDOWS
     model = wgf.models.TeacherStudent(np.loadtxt(TEACHER, delimiter=","), inputs="gaussian")
+    net_rows, net_curves = network_rows(model, times, windows, T)
+    if args.networks_only:
+        write_results("rates_longtime_networks", net_rows, args, {"windows": [list(w) for w in windows]})
+        return net_rows
     rows, curves = [], []
 
     # ------------------------------------------------------------------ grid
-    for level in ((1, 2) if quick else (2, 3)):
+    for level in ((1, 2) if quick else (2, 3, 4)):
         g = icosahedral_grid(level)
         Fstar, kkt = discrete_minimum(model, g)
         s = EulerianSolver(model, g, stepper="ros2", rtol=1e-4)
@@ -149,6 +184,9 @@ def main(argv=None):
                      f"slope [{windows[1][0]:.0e}, {windows[1][1]:.0e}]": slopes[1],
                      "last dt": s.proposed_dt, "dt_E at T": math.nan,
                      "dt_cfl at T": math.nan, "dt_cfl slope": math.nan})
+
+    rows += net_rows
+    curves += net_curves
 
     # ------------------------------------------------------------------ cost against explicit stepping
     g, Fstar, F_r, steps_r, wall_r = ros2_fine
@@ -216,6 +254,8 @@ def main(argv=None):
         "windows": [list(w) for w in windows],
         "grid exponent (mean +- half-range)": summary(grid_slopes),
         "particle exponent (mean +- half-range)": summary(part_slopes),
+        "grid slopes by resolution": {c[0]: [round(float(x), 3) for x in c[3]] for c in curves
+                                      if c[0].startswith("grid")},
         "cost rows": cost_rows,
         "deviation": dev,
         "deviations": agree,
@@ -232,7 +272,7 @@ def main(argv=None):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for (label, t, gap, sl), c in zip(curves, ["C0", "C1", "C2", "C3"]):
+    for (label, t, gap, sl), c in zip(curves, ["C0", "C1", "C4", "C2", "C3", "C5", "C6"]):
         ok = gap > 0
         ax.loglog(t[ok], gap[ok], "-", color=c, label=f"{label}: slopes {sl[0]:.2f}, {sl[1]:.2f}")
     ax.axhline(ROUNDOFF * curves[0][2][0], color="0.5", lw=0.8, ls="--")

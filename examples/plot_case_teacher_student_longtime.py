@@ -4,7 +4,7 @@ Teacher-student to long times: the decay of F(t) - F*
 
 The case ``solvers/teacher_student_longtime.toml``: the teacher-student PDE on S^2 (the Fig 2 teacher)
 solved on the grid and by particles with the linearly implicit ``ros2`` stepper, and by networks of width
-20 and 100 with adaptive (line-search) gradient steps, to t = 10^6 with log-spaced records, so that the
+20 and 100 following their gradient flow with the same stepper (``step_rule = "ros2"``), to t = 10^6 with log-spaced records, so that the
 report shows the decay of F - F* over many decades with the certificate's gap and a fitted slope. The
 gallery runs it to t = 10^3 on level-1 grids.
 """

@@ -77,9 +77,15 @@ A case is parsed and validated completely before anything is written: every mist
     step_size = 0.01                     # the other keys are NetworkTrainer's keyword arguments
     # check_energy = true                # method = "full", constant steps: a step that raises F stops
                                          # the run (false: no check; SGD is never checked)
-    # step_rule = "adaptive"             # constant | normalised | adaptive (full gradient: a line search whose
-                                         #   step starts at step_size and grows while F decreases enough;
-                                         #   lands on every output time, no whole-step constraint)
+    # step_rule = "adaptive"             # constant | normalised | adaptive | ros2 (full gradient; adaptive:
+                                         #   a line search whose step starts at step_size and grows while F
+                                         #   decreases enough, up to gradient descent's stability edge; ros2:
+                                         #   the gradient flow itself by the particles' linearly implicit
+                                         #   ROS2 from a first step step_size, equal layer steps or conic,
+                                         #   steps that grow as the flow settles; both land on every output
+                                         #   time, no whole-step constraint)
+    # rtol = 1e-6                        # step_rule = "ros2": the tolerances of its error control (as in
+    # atol = 1e-9                        #   [lagrangian]; the error norm of the network's measure)
     # parametrisation = "conic"          # conic particle steps (radius by a mirror step, direction on
                                          # the sphere) with the [flow]'s alpha and beta, any model
     # alpha = 4.0                        # conic only: the network's own (alpha, beta) (default [flow]'s)
@@ -107,12 +113,13 @@ for ``initial_weights`` and for the trainer (SGD sampling).
 
 Whole steps. A network run with constant steps advances in whole steps of its ``step_size`` and cannot
 stop in between (``step_rule = "normalised"`` stops at its last whole step before an output time and
-records the time it reached; ``"adaptive"`` shortens its last step to land on the output time: neither
-constrains the case's times), so in a case with network sections every output time is a whole multiple of the network step (of the largest
-one when sections differ; the step sizes must then divide one another): ``final``, explicit time lists
-and ``checkpoint_interval`` must be whole multiples (a :class:`CaseError` names the nearest one), and
-counted times (``snapshots = 10``) are rounded to the nearest multiple, at least one step, merged where
-they coincide (a count may then give fewer times). What every run records as time t is its state at t.
+records the time it reached; ``"adaptive"`` and ``"ros2"`` shorten their last step to land on the output
+time: none constrains the case's times), so in a case with network sections every output time is a whole
+multiple of the network step (of the largest one when sections differ; the step sizes must then divide one
+another): ``final``, explicit time lists and ``checkpoint_interval`` must be whole multiples (a
+:class:`CaseError` names the nearest one), and counted times (``snapshots = 10``) are rounded to the
+nearest multiple, at least one step, merged where they coincide (a count may then give fewer times). What
+every run records as time t is its state at t.
 
 Extension: :func:`register_model` and :func:`register_solver` add model types and solver sections;
 modules listed (comma-separated) in the environment variable ``WGF_PLUGINS`` are imported by the command

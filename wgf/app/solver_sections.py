@@ -271,7 +271,8 @@ def _expand_network(case: "Case", path: str, table: dict) -> list[RunSpec]:
     if kwargs.get("step_rule", "constant") != "constant":
         # normalised steps (gamma_k = step_size / (F N_k)) do not land on a fixed lattice of times: such a run
         # stops at the last whole step before each output time and records the time it reached; adaptive
-        # steps shorten their last step to land on every output time
+        # and ros2 steps (rtol, atol: NetworkTrainer's keywords) shorten their last step to land on every
+        # output time
         step = None
     prefix = run_name(path, table, "network" if path == "network" else path.replace("[", "_").rstrip("]"))
     wd = max(4, len(str(max(widths))))

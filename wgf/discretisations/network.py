@@ -132,7 +132,8 @@ accepted step (beyond round-off) by construction, whatever the steps. The propos
 rejection count are part of the state (bit-for-bit resume); ``advance(t_end)`` shortens the last step to
 land exactly on ``t_end`` and keeps the proposed step for the next call (as the adaptive ODE steppers do),
 so output times are exact and, as with the Lagrangian solver's adaptive steps, the steps taken depend on
-the output times but not on where a run was stopped and resumed.
+the output times but not on where a run was stopped and resumed. ``step_rule="ros2"`` integrates the
+network's gradient flow itself with the particles' linearly implicit stepper (:mod:`.network_flow`).
 
 Implementation. The step's arithmetic is written once, in small Numba functions (polar split, the points
 ``u``, ``r (2 J eta + grad_S J)``, the plain and the sequential updates) shared by every path. Online SGD
@@ -174,6 +175,7 @@ from .._validate import check_bool, check_choice, check_int, check_real
 from ..geometry.measure import Measure
 from ..geometry.sphere import retract, sample_uniform
 from ..models.base import Model, QuadraticModel
+from .network_flow import ParticleFlow
 from .network_sgd import OnlineSGD
 from .network_steps import _gradient, _input_points, _plain_update, _polar, _sequential_update
 from .solver import (LINE_SEARCH_HALVINGS, BlowUp, Solver, StepCallback, energy_increase, energy_tolerance,
@@ -184,7 +186,7 @@ __all__ = ["NetworkTrainer", "initial_weights", "conic_update", "INIT_KINDS", "T
 
 INIT_KINDS = ("uniform", "balanced")
 TRAINING_METHODS = ("full", "sgd")
-STEP_RULES = ("constant", "normalised", "adaptive")
+STEP_RULES = ("constant", "normalised", "adaptive", "ros2")
 PARAMETRISATIONS = ("cartesian", "conic")
 
 #: Rows of inputs drawn per call of ``model.sample_inputs`` (a whole number of batches, at least one).
@@ -255,7 +257,7 @@ def initial_weights(m: int, dim: int, *, kind: str = "uniform", radius: float = 
     return w
 
 
-class NetworkTrainer(OnlineSGD, Solver):
+class NetworkTrainer(OnlineSGD, ParticleFlow, Solver):
     """Gradient descent on a width-m two-layer ReLU network (see the module docstring).
 
     Parameters
@@ -277,13 +279,16 @@ class NetworkTrainer(OnlineSGD, Solver):
         Mini-batch size B of ``"sgd"``.
     seed : int
         Seed of the mini-batch generator.
-    step_rule : {"constant", "normalised", "adaptive"}
+    step_rule : {"constant", "normalised", "adaptive", "ros2"}
         ``gamma = step_size``, or ``step_size / (F N_k)``, or a backtracking line search whose step grows as
         the flow settles, starting from ``step_size`` (see the module docstring; the last two need
-        ``method="full"``, "adaptive" also plain cartesian steps).
+        ``method="full"``, "adaptive" also plain cartesian steps), or the gradient flow itself by ROS2
+        from a first step ``step_size`` (:mod:`.network_flow`; full gradient, equal steps or conic).
     step_growth, sufficient_decrease, max_step : float
         ``step_rule="adaptive"`` only: the factor (> 1) by which an accepted step grows, Armijo's constant
         ``c`` in (0, 1) and the largest step (default: none).
+    rtol, atol : float
+        ``step_rule="ros2"`` only: the particle solver's tolerances (its error norm of the measure).
     check_energy : bool
         ``method="full"`` with constant steps: check after every step that F did not increase beyond
         round-off and raise :class:`~wgf.discretisations.solver.BlowUp` if it did (see Notes).
@@ -296,7 +301,7 @@ class NetworkTrainer(OnlineSGD, Solver):
         Lagrangian particle system of the WFR flow with these ``(alpha, beta)`` for any model (for
         :class:`~wgf.models.SpikeDeconvolution` the only way to a ratio beta/alpha other than 1/4);
         ``(alpha, beta) = (4, 1)`` agrees with the cartesian step to first order in dt. Needs equal
-        layer steps ``(1, 1)``, ``sequential=False`` and constant steps.
+        layer steps ``(1, 1)``, ``sequential=False`` and constant steps (or that flow by "ros2").
     alpha, beta : float
         ``>= 0``, the conic step's reaction and transport coefficients (default ``(4, 1)``, the network's);
         ignored by ``"cartesian"``.
@@ -336,7 +341,7 @@ class NetworkTrainer(OnlineSGD, Solver):
                  sequential: bool = False, method: str = "full", batch_size: int = 100, seed: int = 0,
                  step_rule: str = "constant", check_energy: bool = True, parametrisation: str = "cartesian",
                  alpha: float = 4.0, beta: float = 1.0, step_growth: float = 1.25,
-                 sufficient_decrease: float = 0.5, max_step: float = math.inf):
+                 sufficient_decrease: float = 0.5, max_step: float = math.inf, rtol=1e-6, atol=1e-9):
         if not isinstance(model, Model):
             raise ValueError(f"model must be a wgf Model, got {type(model).__name__}")
         try:
@@ -382,10 +387,10 @@ class NetworkTrainer(OnlineSGD, Solver):
         self.alpha = check_real("alpha", alpha, low=0.0)
         self.beta = check_real("beta", beta, low=0.0)
         if self.conic:
-            if self.layer_steps != (1.0, 1.0) or self.sequential or self.step_rule != "constant":
+            if self.layer_steps != (1.0, 1.0) or self.sequential or self.step_rule not in ("constant", "ros2"):
                 raise ValueError(
                     "parametrisation='conic' sets its own steps (alpha, beta): it needs layer_steps = (1, 1), "
-                    f"sequential = false and step_rule = 'constant', got layer_steps = {self.layer_steps}, "
+                    f"sequential = false and step_rule = 'constant' or 'ros2', got layer_steps = {self.layer_steps}, "
                     f"sequential = {self.sequential}, step_rule = {self.step_rule!r}")
         self._quadratic = isinstance(model, QuadraticModel)
         # the potential at the current weights: (W, r, eta, J, G, (F, tol) or None), kept by the energy check
@@ -412,6 +417,7 @@ class NetworkTrainer(OnlineSGD, Solver):
         self._block_state: dict | None = None
         self._pending: Future | None = None
         self._block_pos = 0
+        self._flow = self._make_flow(rtol, atol) if self.step_rule == "ros2" else None
 
     # ------------------------------------------------------------------ state
     @property
@@ -440,7 +446,7 @@ class NetworkTrainer(OnlineSGD, Solver):
         adaptive steps the next trial step (the step taken if accepted)."""
         if self.step_rule == "constant":
             return self.step_size
-        if self.step_rule == "adaptive":
+        if self.step_rule in ("adaptive", "ros2"):
             return self._proposed
         W = self._w
         ca, cb = self.layer_steps
@@ -601,6 +607,9 @@ class NetworkTrainer(OnlineSGD, Solver):
         if self.step_rule == "adaptive":
             self._adaptive_step(math.inf)
             return
+        if self._flow is not None:
+            self._flow_step()
+            return
         W = self._w
         if gamma is None:
             gamma = self.next_step_size()
@@ -671,6 +680,9 @@ class NetworkTrainer(OnlineSGD, Solver):
                 if callback is not None and callback(self):
                     break
             return
+        if self._flow is not None:
+            self._flow_advance(check_real("t_end", t_end, low=0.0), callback)
+            return
         if self.step_rule != "constant":
             t_end = check_real("t_end", t_end, low=0.0)
             while True:
@@ -698,6 +710,7 @@ class NetworkTrainer(OnlineSGD, Solver):
             "proposed_step": float(self._proposed),
             "rejected": int(self.rejected),
             "last_step": float(self.last_step),
+            **self._flow_state(),
         }
 
     def estimate_steps(self, t_end: float) -> float | None:
@@ -708,9 +721,10 @@ class NetworkTrainer(OnlineSGD, Solver):
         stability of the loss's curvature, so the step after the probe is taken to stay (measured with the
         default case's teacher from ``step_size = 0.01``: 43991 estimated against 9345, 9380 and 9497 steps
         taken to t = 10^4 for m = 10, 20, 100, an overestimate of 4.7x; the step is still growing at t = 1).
-        None for the other rules (their steps are known from :meth:`next_step_size`)."""
+        "ros2": the particle solver's probe (:mod:`.network_flow`). None for the other rules (their steps are
+        known from :meth:`next_step_size`)."""
         if self.step_rule != "adaptive":
-            return None
+            return None if self._flow is None else self._flow.estimate_steps(t_end)
         return probe_step_count(self, t_end, self.next_step_size, levels_off=True)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -730,13 +744,13 @@ class NetworkTrainer(OnlineSGD, Solver):
             if "time" not in state:
                 raise ValueError("state is missing the entry 'time' (needed with step_rule='normalised')")
             self._t = float(state["time"])
-        if self.step_rule == "adaptive":
+        if self.step_rule in ("adaptive", "ros2"):
             try:
                 self._proposed = float(state["proposed_step"])
                 self.rejected = int(state["rejected"])
                 self.last_step = float(state["last_step"])
             except KeyError as exc:
-                raise ValueError(f"state is missing the entry {exc.args[0]!r} (needed with step_rule='adaptive')") from None
+                raise ValueError(f"state is missing the entry {exc.args[0]!r} (step_rule={self.step_rule!r})") from None
         self._drop_prefetch()
         self._w = w
         self._here = None
@@ -747,6 +761,8 @@ class NetworkTrainer(OnlineSGD, Solver):
         else:
             self._next_block()
             self._block_pos = pos
+        if self._flow is not None:
+            self._flow_load(state)
 
     # ------------------------------------------------------------------ output
     def snapshot(self) -> dict[str, np.ndarray]:
@@ -758,7 +774,7 @@ class NetworkTrainer(OnlineSGD, Solver):
     def diagnostics(self) -> dict[str, float]:
         out = super().diagnostics()
         out["width"] = float(self.width)
-        if self.step_rule == "adaptive":
+        if self.step_rule in ("adaptive", "ros2"):
             out["dt"] = float(self.last_step)
             out["rejected"] = float(self.rejected)
         return out
